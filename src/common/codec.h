@@ -37,5 +37,9 @@ void encode_record(const Record& record, std::string& out);
 std::string encode_record(const Record& record);
 // corrupt when the bytes are not exactly one array.
 Result<Record> decode_record(std::string_view bytes, const DecodeLimits& limits = {});
+// Decodes one record (an array) starting at `offset` and advances `offset` past it; the
+// snapshot loader reads a stream of records this way.
+Result<Record> decode_record_at(std::string_view bytes, std::size_t& offset,
+                                const DecodeLimits& limits = {});
 
 }  // namespace mishka

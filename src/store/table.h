@@ -81,8 +81,8 @@ class Table {
   void for_each(Fn&& fn) const;
 
   // Calls fn(const Value& key, const std::vector<RecordRef>&) per key; used by for_each.
-  void for_each_key(const std::function<void(const Value&, const RecordRef*, std::size_t)>& fn)
-      const;
+  void for_each_key(
+      const std::function<void(const Value&, const RecordRef*, std::size_t)>& fn) const;
 
  private:
   class Impl;
