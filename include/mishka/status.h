@@ -13,18 +13,18 @@ namespace mishka {
 // The numeric values reach logs, telemetry and the wire: never renumber, only append.
 enum class StatusCode : std::uint8_t {
   ok = 0,
-  invalid_argument = 1,    // the caller passed something malformed; the message says what
-  not_found = 2,           // a table, key, file or node that does not exist
-  already_exists = 3,      // creating something that is already there
-  corrupt = 4,             // stored or received bytes failed validation (checksum, format)
-  io_error = 5,            // the operating system refused a file or socket operation
-  conflict = 6,            // an optimistic transaction lost to a concurrent writer
-  timeout = 7,             // a deadline passed before the operation completed
-  no_quorum = 8,           // the cluster cannot commit: a majority of members is unreachable
-  engine_unavailable = 9,  // the local etcd member is not running or not answering
-  node_name_mismatch = 10, // the directory belongs to another node name
-  unsupported = 11,        // a well-formed request for something this build does not do
-  internal = 12,           // a broken invariant inside mishka: a bug to report
+  invalid_argument = 1,     // the caller passed something malformed; the message says what
+  not_found = 2,            // a table, key, file or node that does not exist
+  already_exists = 3,       // creating something that is already there
+  corrupt = 4,              // stored or received bytes failed validation (checksum, format)
+  io_error = 5,             // the operating system refused a file or socket operation
+  conflict = 6,             // an optimistic transaction lost to a concurrent writer
+  timeout = 7,              // a deadline passed before the operation completed
+  no_quorum = 8,            // the cluster cannot commit: a majority of members is unreachable
+  engine_unavailable = 9,   // the local etcd member is not running or not answering
+  node_name_mismatch = 10,  // the directory belongs to another node name
+  unsupported = 11,         // a well-formed request for something this build does not do
+  internal = 12,            // a broken invariant inside mishka: a bug to report
 };
 
 // The stable lower-case name of a code, e.g. "no_quorum".
@@ -74,11 +74,16 @@ inline Status io_error(std::string message) {
   return Status(StatusCode::io_error, std::move(message));
 }
 
+namespace detail {
+// Prints the status and aborts: reading the value of a failed Result is a bug in the caller.
+[[noreturn]] void die_on_error_access(const Status& status);
+}  // namespace detail
+
 // Either a value of T or a non-ok Status. Accessing value() of an error is a bug and aborts.
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (std::get<Status>(v_).ok()) {
       v_ = Status(StatusCode::internal, "Result constructed from an ok Status without a value");
@@ -91,9 +96,9 @@ class [[nodiscard]] Result {
   // The error; an ok Status when the result holds a value.
   Status status() const { return ok() ? Status() : std::get<Status>(v_); }
 
-  T& value() & { return std::get<T>(v_); }
-  const T& value() const& { return std::get<T>(v_); }
-  T&& value() && { return std::get<T>(std::move(v_)); }
+  T& value() & { return *checked(); }
+  const T& value() const& { return *const_cast<Result*>(this)->checked(); }
+  T&& value() && { return std::move(*checked()); }
 
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
@@ -101,14 +106,20 @@ class [[nodiscard]] Result {
   const T* operator->() const { return &value(); }
 
  private:
+  T* checked() {
+    T* v = std::get_if<T>(&v_);
+    if (v == nullptr) detail::die_on_error_access(std::get<Status>(v_));
+    return v;
+  }
+
   std::variant<T, Status> v_;
 };
 
 }  // namespace mishka
 
 // Returns early from the enclosing function when `expr` yields a non-ok Status.
-#define MISHKA_RETURN_IF_ERROR(expr)          \
-  do {                                        \
-    ::mishka::Status mishka_status_ = (expr); \
+#define MISHKA_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::mishka::Status mishka_status_ = (expr);        \
     if (!mishka_status_.ok()) return mishka_status_; \
   } while (0)

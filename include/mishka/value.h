@@ -59,8 +59,10 @@ class Map {
   const Value* find(const Value& key) const;
 
   const std::vector<Entry>& entries() const { return entries_; }
-  std::size_t size() const { return entries_.size(); }
-  bool empty() const { return entries_.empty(); }
+  // Defined below Value: their bodies need Value complete (clang instantiates the constexpr
+  // vector members at this point).
+  std::size_t size() const;
+  bool empty() const;
 
   friend bool operator==(const Map& a, const Map& b);
   friend std::strong_ordering operator<=>(const Map& a, const Map& b);
@@ -71,25 +73,25 @@ class Map {
 
 class Value {
  public:
-  using Storage = std::variant<std::monostate, bool, std::int64_t, double, std::string, Bytes,
-                               List, Map>;
+  using Storage =
+      std::variant<std::monostate, bool, std::int64_t, double, std::string, Bytes, List, Map>;
 
-  Value() = default;  // null
-  Value(std::nullptr_t) {}                                     // NOLINT
-  Value(bool b) : v_(b) {}                                     // NOLINT
+  Value() = default;        // null
+  Value(std::nullptr_t) {}  // NOLINT
+  Value(bool b) : v_(b) {}  // NOLINT
   template <typename I, std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>,
                                          int> = 0>
   Value(I i) : v_(static_cast<std::int64_t>(i)) {  // NOLINT
     static_assert(sizeof(I) < 8 || std::is_signed_v<I>,
                   "unsigned 64-bit integers do not fit int64; convert explicitly");
   }
-  Value(double d) : v_(d) {}                                   // NOLINT
-  Value(std::string s) : v_(std::move(s)) {}                   // NOLINT
-  Value(std::string_view s) : v_(std::string(s)) {}            // NOLINT
-  Value(const char* s) : v_(std::string(s)) {}                 // NOLINT
-  Value(Bytes b) : v_(std::move(b)) {}                         // NOLINT
-  Value(List l) : v_(std::move(l)) {}                          // NOLINT
-  Value(Map m) : v_(std::move(m)) {}                           // NOLINT
+  Value(double d) : v_(d) {}                         // NOLINT
+  Value(std::string s) : v_(std::move(s)) {}         // NOLINT
+  Value(std::string_view s) : v_(std::string(s)) {}  // NOLINT
+  Value(const char* s) : v_(std::string(s)) {}       // NOLINT
+  Value(Bytes b) : v_(std::move(b)) {}               // NOLINT
+  Value(List l) : v_(std::move(l)) {}                // NOLINT
+  Value(Map m) : v_(std::move(m)) {}                 // NOLINT
 
   static Value bytes(std::string data) { return Value(Bytes{std::move(data)}); }
 
@@ -122,6 +124,13 @@ class Value {
  private:
   Storage v_;
 };
+
+inline std::size_t Map::size() const {
+  return entries_.size();
+}
+inline bool Map::empty() const {
+  return entries_.empty();
+}
 
 // Total order on doubles (IEEE 754 totalOrder) used by Value.
 std::strong_ordering total_order(double a, double b);
