@@ -25,6 +25,8 @@ enum class StatusCode : std::uint8_t {
   node_name_mismatch = 10,  // the directory belongs to another node name
   unsupported = 11,         // a well-formed request for something this build does not do
   internal = 12,            // a broken invariant inside mishka: a bug to report
+  compacted = 13,           // the engine's history no longer holds the revision asked for
+  space_exceeded = 14,      // the engine's space quota is exhausted: writes refused until freed
 };
 
 // The stable lower-case name of a code, e.g. "no_quorum".

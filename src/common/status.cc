@@ -36,6 +36,10 @@ std::string_view status_code_name(StatusCode code) {
       return "unsupported";
     case StatusCode::internal:
       return "internal";
+    case StatusCode::compacted:
+      return "compacted";
+    case StatusCode::space_exceeded:
+      return "space_exceeded";
   }
   // A number that is not one of the codes above, e.g. read from a newer peer.
   return "unknown";

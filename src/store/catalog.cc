@@ -3,7 +3,7 @@
 #include <absl/container/btree_map.h>
 
 #include "common/codec.h"
-#include "store/sha256.h"
+#include "common/sha256.h"
 
 namespace mishka::store {
 

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "common/codec.h"
-#include "store/sha256.h"
+#include "common/sha256.h"
 
 namespace mishka::store {
 namespace {

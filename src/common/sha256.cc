@@ -1,11 +1,11 @@
-#include "store/sha256.h"
+#include "common/sha256.h"
 
 #include <openssl/evp.h>
 
 #include <cstdio>
 #include <cstdlib>
 
-namespace mishka::store {
+namespace mishka {
 namespace {
 
 // OpenSSL fails here only when out of memory or misinstalled; there is nothing sensible to
@@ -49,4 +49,4 @@ Sha256Digest Sha256::of(std::string_view bytes) {
   return h.finish();
 }
 
-}  // namespace mishka::store
+}  // namespace mishka

@@ -10,7 +10,7 @@
 struct evp_md_st;
 struct evp_md_ctx_st;
 
-namespace mishka::store {
+namespace mishka {
 
 using Sha256Digest = std::array<std::uint8_t, 32>;
 
@@ -34,4 +34,4 @@ class Sha256 {
   evp_md_ctx_st* ctx_;
 };
 
-}  // namespace mishka::store
+}  // namespace mishka

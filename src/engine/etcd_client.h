@@ -1,0 +1,225 @@
+// A small C++ face on etcd's v3 gRPC API (the generated client): KV, Txn, Watch, Lease,
+// Cluster and Maintenance, with a deadline on every call and errors as values.
+//
+// Threading: an EtcdClient is thread-safe; any thread may call any method at once. A
+// WatchStream is read by one thread; cancel() may come from any thread.
+//
+// Errors (Status codes): engine_unavailable (no connection to any endpoint), timeout (the
+// deadline passed), no_quorum (etcd answered that it has no leader or that the request timed
+// out inside Raft), compacted (the revision asked for is gone), space_exceeded (etcd's NOSPACE
+// alarm is raised: writes refused), invalid_argument (etcd refused the request as malformed,
+// e.g. a key twice in one Txn or too many operations), internal (anything else etcd said; the
+// message carries etcd's words). Every message names the operation and the endpoint.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/deadline.h"
+#include "mishka/status.h"
+
+namespace mishka::engine {
+
+struct KeyValue {
+  std::string key;
+  std::string value;
+  std::int64_t create_revision = 0;
+  std::int64_t mod_revision = 0;
+  std::int64_t version = 0;
+  std::int64_t lease = 0;
+};
+
+// What etcd's ResponseHeader says about the cluster at the time of a response.
+struct Header {
+  std::uint64_t cluster_id = 0;
+  std::uint64_t member_id = 0;
+  std::int64_t revision = 0;
+  std::uint64_t raft_term = 0;
+};
+
+struct RangeOptions {
+  std::string range_end;       // empty: the single key; "\0": every key >= key
+  std::int64_t revision = 0;   // 0: the latest
+  std::int64_t limit = 0;      // 0: no limit
+  bool serializable = false;   // true: answer from the local member without a quorum round
+  bool keys_only = false;
+  bool count_only = false;
+};
+
+struct RangeResult {
+  Header header;
+  std::vector<KeyValue> kvs;
+  bool more = false;
+  std::int64_t count = 0;
+};
+
+// The end of the range of every key that starts with `prefix` (etcd's "prefix + 1").
+std::string prefix_range_end(const std::string& prefix);
+
+// One comparison of a Txn. `range_end` makes it hold for every key of a range.
+struct Compare {
+  enum class Target { version, create_revision, mod_revision, value };
+  enum class Result { equal, greater, less, not_equal };
+  std::string key;
+  std::string range_end;
+  Target target = Target::mod_revision;
+  Result result = Result::equal;
+  std::int64_t number = 0;  // for version, create_revision, mod_revision
+  std::string value;        // for value
+};
+
+struct TxnOp {
+  enum class Kind { put, erase, range };
+  Kind kind = Kind::put;
+  std::string key;
+  std::string value;      // put
+  std::string range_end;  // erase and range
+  std::int64_t lease = 0; // put
+};
+
+struct TxnRequest {
+  std::vector<Compare> compares;
+  std::vector<TxnOp> success;
+  std::vector<TxnOp> failure;
+};
+
+struct TxnResult {
+  Header header;  // header.revision is the revision the Txn committed at (when it wrote)
+  bool succeeded = false;
+  // One entry per operation of the branch that ran; RangeResult only for range operations.
+  std::vector<std::optional<RangeResult>> responses;
+};
+
+struct Member {
+  std::uint64_t id = 0;
+  std::string name;  // empty for a member added but not started yet
+  std::vector<std::string> peer_urls;
+  std::vector<std::string> client_urls;
+  bool is_learner = false;
+};
+
+struct MemberAddResult {
+  Header header;
+  Member added;
+  std::vector<Member> members;
+};
+
+struct EndpointStatus {
+  Header header;
+  std::string version;
+  std::int64_t db_size = 0;
+  std::int64_t db_size_in_use = 0;
+  std::uint64_t leader = 0;  // member id; 0 when there is none
+  std::uint64_t raft_index = 0;
+  std::uint64_t raft_term = 0;
+  std::vector<std::string> errors;
+  bool is_learner = false;
+};
+
+enum class AlarmType { none, nospace, corrupt };
+struct Alarm {
+  std::uint64_t member_id = 0;
+  AlarmType type = AlarmType::none;
+};
+
+struct WatchEvent {
+  enum class Type { put, erase };
+  Type type = Type::put;
+  KeyValue kv;  // for erase: the key and mod_revision (the revision of the delete)
+};
+
+// One response of a watch: events of one or more revisions, in revision order, or a progress
+// notification (no events; header.revision says everything up to it was delivered).
+struct WatchBatch {
+  Header header;
+  std::vector<WatchEvent> events;
+};
+
+struct WatchOptions {
+  std::string key;
+  std::string range_end;          // see RangeOptions
+  std::int64_t start_revision = 0;  // 0: from now on
+  bool progress_notify = true;      // periodic empty batches carrying the current revision
+  bool prev_kv = false;
+};
+
+class WatchStream {
+ public:
+  virtual ~WatchStream() = default;
+  // Blocks until the next batch. Errors: compacted (start_revision is gone; the message
+  // carries the compact revision), engine_unavailable (the stream broke: open a new one from
+  // the last revision seen), and the status of cancel().
+  virtual Result<WatchBatch> next() = 0;
+  // Makes a blocked or later next() return timeout "cancelled". Any thread.
+  virtual void cancel() = 0;
+};
+
+struct TlsFiles {
+  std::string ca_pem;    // the cluster CA, PEM text
+  std::string cert_pem;  // this node's certificate, PEM text
+  std::string key_pem;   // its private key, PEM text
+};
+
+struct ClientOptions {
+  // "host:port" of etcd client endpoints; calls go to the first that answers.
+  std::vector<std::string> endpoints;
+  // Plain text when empty (tests on loopback); mutual TLS otherwise.
+  std::optional<TlsFiles> tls;
+};
+
+class EtcdClient {
+ public:
+  // Creates the channel; does not wait for a connection (calls do, within their deadline).
+  // invalid_argument when there is no endpoint or the TLS material is incomplete.
+  static Result<std::unique_ptr<EtcdClient>> create(const ClientOptions& options);
+  virtual ~EtcdClient() = default;
+
+  virtual Result<RangeResult> range(const std::string& key, const RangeOptions& options,
+                                    Deadline deadline) = 0;
+  // Returns the header of the put (header.revision: the new revision).
+  virtual Result<Header> put(const std::string& key, const std::string& value,
+                             std::int64_t lease, Deadline deadline) = 0;
+  // Returns how many keys were deleted.
+  virtual Result<std::int64_t> erase(const std::string& key, const std::string& range_end,
+                                     Deadline deadline) = 0;
+  virtual Result<TxnResult> txn(const TxnRequest& request, Deadline deadline) = 0;
+  // Compacts the history up to `revision`; `physical` waits until it is applied on disk.
+  virtual Status compact(std::int64_t revision, bool physical, Deadline deadline) = 0;
+
+  virtual Result<std::unique_ptr<WatchStream>> watch(const WatchOptions& options) = 0;
+
+  // Returns the lease id. ttl in seconds (etcd's granularity).
+  virtual Result<std::int64_t> lease_grant(std::int64_t ttl_seconds, Deadline deadline) = 0;
+  virtual Status lease_revoke(std::int64_t lease, Deadline deadline) = 0;
+  // One keep-alive round trip; returns the new TTL in seconds (0: the lease is gone).
+  virtual Result<std::int64_t> lease_keep_alive(std::int64_t lease, Deadline deadline) = 0;
+
+  virtual Result<std::vector<Member>> member_list(Deadline deadline) = 0;
+  virtual Result<MemberAddResult> member_add(const std::vector<std::string>& peer_urls,
+                                             bool as_learner, Deadline deadline) = 0;
+  virtual Status member_remove(std::uint64_t id, Deadline deadline) = 0;
+  virtual Status member_promote(std::uint64_t id, Deadline deadline) = 0;
+
+  // The status of the member serving `endpoint` (one of the options' endpoints; empty: the
+  // first).
+  virtual Result<EndpointStatus> status(const std::string& endpoint, Deadline deadline) = 0;
+  virtual Status defragment(const std::string& endpoint, Deadline deadline) = 0;
+  virtual Result<std::vector<Alarm>> alarms(Deadline deadline) = 0;
+  virtual Status disarm_alarm(const Alarm& alarm, Deadline deadline) = 0;
+  // Moves Raft leadership to member `target` (used before stopping a leader).
+  virtual Status move_leader(std::uint64_t target, Deadline deadline) = 0;
+
+  const std::vector<std::string>& endpoints() const { return endpoints_; }
+
+ protected:
+  explicit EtcdClient(std::vector<std::string> endpoints) : endpoints_(std::move(endpoints)) {}
+
+ private:
+  std::vector<std::string> endpoints_;
+};
+
+}  // namespace mishka::engine
