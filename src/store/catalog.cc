@@ -14,8 +14,17 @@ struct Catalog::Tables {
 
 Catalog::Catalog() : tables_(std::make_unique<Tables>()) {}
 Catalog::~Catalog() = default;
-Catalog::Catalog(Catalog&&) noexcept = default;
-Catalog& Catalog::operator=(Catalog&&) noexcept = default;
+// A moved-from catalog is left empty and usable, not hollow.
+Catalog::Catalog(Catalog&& other) noexcept : tables_(std::make_unique<Tables>()) {
+  std::swap(tables_, other.tables_);
+}
+Catalog& Catalog::operator=(Catalog&& other) noexcept {
+  if (this != &other) {
+    tables_ = std::move(other.tables_);
+    other.tables_ = std::make_unique<Tables>();
+  }
+  return *this;
+}
 
 Status Catalog::create_table(TableSpec spec) {
   MISHKA_RETURN_IF_ERROR(spec.validate());

@@ -20,6 +20,7 @@ class Catalog {
  public:
   Catalog();
   ~Catalog();
+  // Moving leaves the source an empty catalog.
   Catalog(Catalog&&) noexcept;
   Catalog& operator=(Catalog&&) noexcept;
 

@@ -80,7 +80,8 @@ class Table {
   template <typename Fn>
   void for_each(Fn&& fn) const;
 
-  // Calls fn(const Value& key, const std::vector<RecordRef>&) per key; used by for_each.
+  // Calls fn(key, records, count) once per key, with the `count` records stored under it
+  // (key order for ordered_set).
   void for_each_key(
       const std::function<void(const Value&, const RecordRef*, std::size_t)>& fn) const;
 

@@ -92,6 +92,13 @@ TEST(Catalog, MoveKeepsTables) {
   Catalog b = std::move(a);
   EXPECT_EQ(b.digest_hex(), before);
   ASSERT_NE(b.find("t"), nullptr);
+  // The moved-from catalog is empty and usable (it crashed once: null table map).
+  EXPECT_EQ(a.table_count(), 0u);  // NOLINT(bugprone-use-after-move)
+  EXPECT_TRUE(a.create_table(spec_named("t")).ok());
+  Catalog c;
+  c = std::move(b);
+  EXPECT_EQ(b.table_count(), 0u);  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(c.digest_hex(), before);
 }
 
 }  // namespace
