@@ -7,6 +7,7 @@
 #include <compare>
 #include <cstdint>
 #include <initializer_list>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -131,6 +132,9 @@ inline std::size_t Map::size() const {
 inline bool Map::empty() const {
   return entries_.empty();
 }
+
+// Writes debug_string(); also what GoogleTest prints for a Value.
+std::ostream& operator<<(std::ostream& os, const Value& value);
 
 // Total order on doubles (IEEE 754 totalOrder) used by Value.
 std::strong_ordering total_order(double a, double b);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <compare>
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -321,6 +322,10 @@ std::string Value::debug_string() const {
   std::string out;
   append_debug(*this, out);
   return out;
+}
+
+std::ostream& operator<<(std::ostream& os, const Value& value) {
+  return os << value.debug_string();
 }
 
 }  // namespace mishka

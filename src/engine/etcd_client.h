@@ -2,14 +2,24 @@
 // Cluster and Maintenance, with a deadline on every call and errors as values.
 //
 // Threading: an EtcdClient is thread-safe; any thread may call any method at once. A
-// WatchStream is read by one thread; cancel() may come from any thread.
+// WatchStream is read by one thread; cancel() and request_progress() may come from any thread.
 //
-// Errors (Status codes): engine_unavailable (no connection to any endpoint), timeout (the
-// deadline passed), no_quorum (etcd answered that it has no leader or that the request timed
-// out inside Raft), compacted (the revision asked for is gone), space_exceeded (etcd's NOSPACE
-// alarm is raised: writes refused), invalid_argument (etcd refused the request as malformed,
-// e.g. a key twice in one Txn or too many operations), internal (anything else etcd said; the
-// message carries etcd's words). Every message names the operation and the endpoint.
+// Errors (Status codes): engine_unavailable (no connection to any endpoint, or the connection
+// broke), timeout (the deadline passed), no_quorum (etcd answered that it has no leader, that
+// the leader changed, or that the request timed out inside Raft), compacted (the revision asked
+// for is gone), space_exceeded (etcd's NOSPACE alarm is raised: writes refused),
+// invalid_argument (etcd refused the request as malformed, e.g. a key twice in one Txn, too
+// many operations, a future revision), not_found (a lease or member that does not exist),
+// internal (anything else etcd said; the message carries etcd's words). Every message names the
+// operation and the endpoint.
+//
+// Endpoints: a call goes to the endpoint that answered last (at first the first one). When that
+// endpoint has no connection, the call moves on to the next one within the same deadline.
+// Calls that do no harm when repeated (range, member_list, alarms, disarm_alarm, keep-alive,
+// watch creation) are also sent again, to the next endpoint or the same, after
+// engine_unavailable, until their deadline. A write (put, erase, txn, compact, lease and
+// membership changes) is never sent twice: engine_unavailable or timeout after sending means
+// its outcome is unknown.
 #pragma once
 
 #include <chrono>
@@ -42,10 +52,10 @@ struct Header {
 };
 
 struct RangeOptions {
-  std::string range_end;       // empty: the single key; "\0": every key >= key
-  std::int64_t revision = 0;   // 0: the latest
-  std::int64_t limit = 0;      // 0: no limit
-  bool serializable = false;   // true: answer from the local member without a quorum round
+  std::string range_end;      // empty: the single key; "\0": every key >= key
+  std::int64_t revision = 0;  // 0: the latest
+  std::int64_t limit = 0;     // 0: no limit
+  bool serializable = false;  // true: answer from the local member without a quorum round
   bool keys_only = false;
   bool count_only = false;
 };
@@ -76,9 +86,9 @@ struct TxnOp {
   enum class Kind { put, erase, range };
   Kind kind = Kind::put;
   std::string key;
-  std::string value;      // put
-  std::string range_end;  // erase and range
-  std::int64_t lease = 0; // put
+  std::string value;       // put
+  std::string range_end;   // erase and range
+  std::int64_t lease = 0;  // put
 };
 
 struct TxnRequest {
@@ -130,32 +140,59 @@ struct WatchEvent {
   enum class Type { put, erase };
   Type type = Type::put;
   KeyValue kv;  // for erase: the key and mod_revision (the revision of the delete)
+  // With WatchOptions::prev_kv: the key as it was before this event, if it existed.
+  std::optional<KeyValue> prev_kv;
 };
 
 // One response of a watch: events of one or more revisions, in revision order, or a progress
-// notification (no events; header.revision says everything up to it was delivered).
+// notification (no events).
+//
+// header.revision is etcd's revision when it sent the batch, not a promise about what was
+// delivered: while a watch catches up on history, etcd sends it in chunks of up to 1000
+// revisions, each with the current revision in its header, and events at or below that
+// revision follow in later batches. delivered_revision is the promise.
 struct WatchBatch {
   Header header;
   std::vector<WatchEvent> events;
+  // Every event of the watched range at or below this revision has been delivered (by this
+  // batch or an earlier one): the revision of the last event, or header.revision for a
+  // periodic progress notification. 0 for a requested one (see requested_progress).
+  std::int64_t delivered_revision = 0;
+  // A progress notification that answers request_progress(). etcd 3.4.23 (Debian 12) sends
+  // those ahead of events it has not delivered yet (etcd issue 15220, fixed in later 3.4
+  // releases): its header.revision says what etcd has committed, and events at or below it
+  // may still follow. Periodic notifications (WatchOptions::progress_notify) come in order.
+  bool requested_progress = false;
 };
 
 struct WatchOptions {
   std::string key;
-  std::string range_end;          // see RangeOptions
+  std::string range_end;            // see RangeOptions
   std::int64_t start_revision = 0;  // 0: from now on
-  bool progress_notify = true;      // periodic empty batches carrying the current revision
+  // Periodic empty batches carrying the current revision, sent while the watch is quiet: every
+  // 10 minutes unless etcd runs with --experimental-watch-progress-notify-interval.
+  bool progress_notify = true;
   bool prev_kv = false;
+  // etcd ends the stream (no_quorum) when its member loses the leader, instead of going quiet
+  // while the rest of the cluster moves on.
+  bool require_leader = true;
 };
 
+// Destroy it only once no next() is running (cancel() first to end one).
 class WatchStream {
  public:
   virtual ~WatchStream() = default;
   // Blocks until the next batch. Errors: compacted (start_revision is gone; the message
   // carries the compact revision), engine_unavailable (the stream broke: open a new one from
-  // the last revision seen), and the status of cancel().
+  // the last delivered_revision + 1), no_quorum (require_leader, and etcd's member lost its
+  // leader), and the status of cancel(). After an error, every later next() returns it again.
   virtual Result<WatchBatch> next() = 0;
   // Makes a blocked or later next() return timeout "cancelled". Any thread.
   virtual void cancel() = 0;
+  // Asks etcd for a progress notification: a batch without events whose header.revision is
+  // etcd's current revision (but see WatchBatch::requested_progress). Any thread; a no-op on a
+  // broken or cancelled stream.
+  virtual void request_progress() = 0;
 };
 
 struct TlsFiles {
@@ -165,24 +202,32 @@ struct TlsFiles {
 };
 
 struct ClientOptions {
-  // "host:port" of etcd client endpoints; calls go to the first that answers.
+  // "host:port" of etcd client endpoints, the preferred (normally the node's own member)
+  // first; see "Endpoints" at the top.
   std::vector<std::string> endpoints;
   // Plain text when empty (tests on loopback); mutual TLS otherwise.
   std::optional<TlsFiles> tls;
+  // HTTP/2 keep-alive pings on a connection with calls in flight (e.g. a watch), so that a dead
+  // or stopped peer breaks the connection after about time + timeout. At least 1 s; below
+  // etcd's --grpc-keepalive-min-time (default 5 s) etcd closes the connection ("too many
+  // pings").
+  std::chrono::milliseconds keepalive_time{10000};
+  std::chrono::milliseconds keepalive_timeout{5000};
 };
 
 class EtcdClient {
  public:
-  // Creates the channel; does not wait for a connection (calls do, within their deadline).
-  // invalid_argument when there is no endpoint or the TLS material is incomplete.
+  // Creates one channel per endpoint; does not wait for a connection (calls do, within their
+  // deadline). invalid_argument when there is no endpoint, an endpoint is empty or repeated,
+  // the TLS material is incomplete, or a keep-alive setting is out of range.
   static Result<std::unique_ptr<EtcdClient>> create(const ClientOptions& options);
   virtual ~EtcdClient() = default;
 
   virtual Result<RangeResult> range(const std::string& key, const RangeOptions& options,
                                     Deadline deadline) = 0;
   // Returns the header of the put (header.revision: the new revision).
-  virtual Result<Header> put(const std::string& key, const std::string& value,
-                             std::int64_t lease, Deadline deadline) = 0;
+  virtual Result<Header> put(const std::string& key, const std::string& value, std::int64_t lease,
+                             Deadline deadline) = 0;
   // Returns how many keys were deleted.
   virtual Result<std::int64_t> erase(const std::string& key, const std::string& range_end,
                                      Deadline deadline) = 0;
@@ -190,12 +235,22 @@ class EtcdClient {
   // Compacts the history up to `revision`; `physical` waits until it is applied on disk.
   virtual Status compact(std::int64_t revision, bool physical, Deadline deadline) = 0;
 
-  virtual Result<std::unique_ptr<WatchStream>> watch(const WatchOptions& options) = 0;
+  // Opens a watch stream and waits, until `deadline`, for etcd to confirm that the watch is
+  // created. The stream itself has no deadline: it lasts until cancelled or broken (a dead peer
+  // is noticed by keep-alive). It may outlive the client.
+  virtual Result<std::unique_ptr<WatchStream>> watch(const WatchOptions& options,
+                                                     Deadline deadline) = 0;
+  // The same with kWatchOpenTimeout from now as the deadline.
+  static constexpr std::chrono::milliseconds kWatchOpenTimeout{5000};
+  Result<std::unique_ptr<WatchStream>> watch(const WatchOptions& options) {
+    return watch(options, Deadline::after(kWatchOpenTimeout));
+  }
 
   // Returns the lease id. ttl in seconds (etcd's granularity).
   virtual Result<std::int64_t> lease_grant(std::int64_t ttl_seconds, Deadline deadline) = 0;
   virtual Status lease_revoke(std::int64_t lease, Deadline deadline) = 0;
   // One keep-alive round trip; returns the new TTL in seconds (0: the lease is gone).
+  // lease_revoke of an unknown lease: not_found.
   virtual Result<std::int64_t> lease_keep_alive(std::int64_t lease, Deadline deadline) = 0;
 
   virtual Result<std::vector<Member>> member_list(Deadline deadline) = 0;
@@ -205,12 +260,14 @@ class EtcdClient {
   virtual Status member_promote(std::uint64_t id, Deadline deadline) = 0;
 
   // The status of the member serving `endpoint` (one of the options' endpoints; empty: the
-  // first).
+  // first; another one: invalid_argument). status and defragment never move to another
+  // endpoint.
   virtual Result<EndpointStatus> status(const std::string& endpoint, Deadline deadline) = 0;
   virtual Status defragment(const std::string& endpoint, Deadline deadline) = 0;
   virtual Result<std::vector<Alarm>> alarms(Deadline deadline) = 0;
   virtual Status disarm_alarm(const Alarm& alarm, Deadline deadline) = 0;
-  // Moves Raft leadership to member `target` (used before stopping a leader).
+  // Moves Raft leadership to member `target` (used before stopping a leader). etcd accepts it
+  // only from the leader: the call tries each endpoint until one serves the leader.
   virtual Status move_leader(std::uint64_t target, Deadline deadline) = 0;
 
   const std::vector<std::string>& endpoints() const { return endpoints_; }

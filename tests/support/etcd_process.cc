@@ -40,7 +40,7 @@ Status WaitUntilServing(ChildProcess& child, const std::shared_ptr<grpc::Channel
   auto stub = etcdserverpb::Maintenance::NewStub(channel);
   std::string last_error = "no answer yet";
   while (true) {
-    if (std::optional<ExitInfo> ended = child.Poll()) {
+    if (std::optional<ExitInfo> ended = child.poll()) {
       return Status(StatusCode::engine_unavailable,
                     "etcd exited before serving (" + ended->to_string() + ")");
     }
@@ -82,7 +82,7 @@ Result<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(EtcdOptions options) {
   for (int attempt = 1; attempt <= options.start_attempts; ++attempt) {
     Result<TempDir> dir = TempDir::Create("mishka-etcd-");
     if (!dir.ok()) return dir.status();
-    Result<std::vector<std::uint16_t>> ports = PickFreeLoopbackPorts(2);
+    Result<std::vector<std::uint16_t>> ports = pick_free_loopback_ports(2);
     if (!ports.ok()) return ports.status();
     const std::uint16_t client_port = (*ports)[0];
     const std::uint16_t peer_port = (*ports)[1];
@@ -107,7 +107,7 @@ Result<std::unique_ptr<EtcdProcess>> EtcdProcess::Start(EtcdOptions options) {
     };
     spawn.args.insert(spawn.args.end(), options.extra_args.begin(), options.extra_args.end());
 
-    Result<ChildProcess> child = ChildProcess::Spawn(spawn);
+    Result<ChildProcess> child = ChildProcess::spawn(spawn);
     if (!child.ok()) return child.status().with_context("etcd");
 
     std::unique_ptr<EtcdProcess> etcd(
@@ -143,11 +143,11 @@ std::string EtcdProcess::peer_url() const {
 }
 
 std::string EtcdProcess::LogTail(std::size_t max_lines) const {
-  return TailOfFile(log_path(), max_lines);
+  return tail_of_file(log_path(), max_lines);
 }
 
 ExitInfo EtcdProcess::Stop(std::chrono::milliseconds grace) {
-  return child_.Stop(grace);
+  return child_.stop(grace);
 }
 
 }  // namespace mishka::test

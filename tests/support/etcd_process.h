@@ -73,7 +73,7 @@ class EtcdProcess {
   ExitInfo Stop(std::chrono::milliseconds grace = ChildProcess::kDefaultGrace);
 
   // For fault injection (SIGSTOP, SIGCONT, SIGKILL).
-  Status Signal(int signal) { return child_.Signal(signal); }
+  Status Signal(int signal) { return child_.signal(signal); }
 
  private:
   EtcdProcess(TempDir dir, ChildProcess child, std::uint16_t client_port, std::uint16_t peer_port);

@@ -1,4 +1,4 @@
-#include "support/child_process.h"
+#include "engine/child_process.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -17,10 +17,10 @@
 #include <thread>
 #include <utility>
 
-namespace mishka::test {
+namespace mishka::engine {
 namespace {
 
-std::string ErrnoText(int err) {
+std::string errno_text(int err) {
   return std::strerror(err);
 }
 
@@ -30,10 +30,10 @@ class Fd {
   explicit Fd(int fd = -1) : fd_(fd) {}
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
-  ~Fd() { Reset(); }
+  ~Fd() { reset(); }
 
   int get() const { return fd_; }
-  void Reset() {
+  void reset() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
@@ -43,7 +43,7 @@ class Fd {
 };
 
 // execv needs a path: resolve a bare name through PATH here, because the child may not allocate.
-Result<std::string> ResolveProgram(const std::string& program) {
+Result<std::string> resolve_program(const std::string& program) {
   if (program.empty()) return invalid_argument("spawn: empty program name");
   if (program.find('/') != std::string::npos) return program;
   const char* path_env = std::getenv("PATH");
@@ -60,13 +60,13 @@ Result<std::string> ResolveProgram(const std::string& program) {
   return not_found("spawn: " + program + " not found in PATH");
 }
 
-ExitInfo DecodeWaitStatus(int status) {
+ExitInfo decode_wait_status(int status) {
   if (WIFSIGNALED(status)) return ExitInfo{.signaled = true, .code = WTERMSIG(status)};
   return ExitInfo{.signaled = false, .code = WEXITSTATUS(status)};
 }
 
 // In the forked child: hands errno to the parent through `report_fd` and exits.
-[[noreturn]] void ReportErrnoAndExit(int report_fd) {
+[[noreturn]] void report_errno_and_exit(int report_fd) {
   const int err = errno;
   [[maybe_unused]] const ssize_t written = ::write(report_fd, &err, sizeof(err));
   ::_exit(127);
@@ -74,18 +74,19 @@ ExitInfo DecodeWaitStatus(int status) {
 
 // In the forked child: makes `target` a copy of `source` that survives exec. (When they are the
 // same descriptor, dup2 does nothing and the close-on-exec flag would stay.)
-bool RedirectFd(int source, int target) {
+bool redirect_fd(int source, int target) {
   if (source == target) return ::fcntl(target, F_SETFD, 0) == 0;
   return ::dup2(source, target) == target;
 }
 
 // Runs in the forked child: only async-signal-safe calls until exec. Reports a failure's errno
 // through `report_fd` (close-on-exec, so the parent reads EOF once exec succeeded).
-[[noreturn]] void ExecChild(const std::string& path, char* const* argv, int stdin_fd, int log_fd,
-                            int report_fd, pid_t parent) {
+[[noreturn]] void exec_child(const std::string& path, char* const* argv, int stdin_fd, int log_fd,
+                             int report_fd, pid_t parent, bool own_process_group) {
   // Die with the spawning thread. If the parent already died, prctl came too late: leave now.
-  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ReportErrnoAndExit(report_fd);
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) report_errno_and_exit(report_fd);
   if (::getppid() != parent) ::_exit(127);
+  if (own_process_group && ::setpgid(0, 0) != 0) report_errno_and_exit(report_fd);
 
   // The parent's signal mask and SIGPIPE disposition (gRPC may change them) must not leak into
   // the program.
@@ -96,11 +97,11 @@ bool RedirectFd(int source, int target) {
   default_action.sa_handler = SIG_DFL;
   ::sigaction(SIGPIPE, &default_action, nullptr);
 
-  if (RedirectFd(stdin_fd, STDIN_FILENO) && RedirectFd(log_fd, STDOUT_FILENO) &&
-      RedirectFd(log_fd, STDERR_FILENO)) {
+  if (redirect_fd(stdin_fd, STDIN_FILENO) && redirect_fd(log_fd, STDOUT_FILENO) &&
+      redirect_fd(log_fd, STDERR_FILENO)) {
     ::execv(path.c_str(), argv);
   }
-  ReportErrnoAndExit(report_fd);
+  report_errno_and_exit(report_fd);
 }
 
 }  // namespace
@@ -111,8 +112,8 @@ std::string ExitInfo::to_string() const {
   return "killed by signal " + std::to_string(code) + " (" + (name ? name : "?") + ")";
 }
 
-Result<ChildProcess> ChildProcess::Spawn(const SpawnOptions& options) {
-  Result<std::string> path = ResolveProgram(options.program);
+Result<ChildProcess> ChildProcess::spawn(const SpawnOptions& options) {
+  Result<std::string> path = resolve_program(options.program);
   if (!path.ok()) return path.status();
 
   // Everything the child needs is prepared here; it must not allocate after the fork.
@@ -129,24 +130,25 @@ Result<ChildProcess> ChildProcess::Spawn(const SpawnOptions& options) {
   Fd log_fd(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (log_fd.get() < 0) {
     return io_error("spawn " + options.program + ": cannot open log " + log_path + ": " +
-                    ErrnoText(errno));
+                    errno_text(errno));
   }
   Fd stdin_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (stdin_fd.get() < 0) return io_error("spawn: cannot open /dev/null: " + ErrnoText(errno));
+  if (stdin_fd.get() < 0) return io_error("spawn: cannot open /dev/null: " + errno_text(errno));
 
   int report[2];
-  if (::pipe2(report, O_CLOEXEC) != 0) return io_error("spawn: pipe2: " + ErrnoText(errno));
+  if (::pipe2(report, O_CLOEXEC) != 0) return io_error("spawn: pipe2: " + errno_text(errno));
   Fd report_read(report[0]);
   Fd report_write(report[1]);
 
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
-  if (pid < 0) return io_error("spawn " + options.program + ": fork: " + ErrnoText(errno));
+  if (pid < 0) return io_error("spawn " + options.program + ": fork: " + errno_text(errno));
   if (pid == 0) {
-    ExecChild(*path, argv.data(), stdin_fd.get(), log_fd.get(), report_write.get(), parent);
+    exec_child(*path, argv.data(), stdin_fd.get(), log_fd.get(), report_write.get(), parent,
+               options.own_process_group);
   }
 
-  report_write.Reset();
+  report_write.reset();
   int child_errno = 0;
   ssize_t n;
   do {
@@ -156,7 +158,7 @@ Result<ChildProcess> ChildProcess::Spawn(const SpawnOptions& options) {
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    return io_error("spawn: cannot exec " + *path + ": " + ErrnoText(child_errno));
+    return io_error("spawn: cannot exec " + *path + ": " + errno_text(child_errno));
   }
   return ChildProcess(pid);
 }
@@ -166,7 +168,7 @@ ChildProcess::ChildProcess(ChildProcess&& other) noexcept
 
 ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
   if (this != &other) {
-    if (pid_ > 0 && !exit_) Stop();
+    if (pid_ > 0 && !exit_) stop();
     pid_ = std::exchange(other.pid_, -1);
     exit_ = std::move(other.exit_);
   }
@@ -174,10 +176,10 @@ ChildProcess& ChildProcess::operator=(ChildProcess&& other) noexcept {
 }
 
 ChildProcess::~ChildProcess() {
-  if (pid_ > 0 && !exit_) Stop();
+  if (pid_ > 0 && !exit_) stop();
 }
 
-std::optional<ExitInfo> ChildProcess::Poll() {
+std::optional<ExitInfo> ChildProcess::poll() {
   if (exit_ || pid_ <= 0) return exit_;
   int status = 0;
   pid_t r;
@@ -185,7 +187,7 @@ std::optional<ExitInfo> ChildProcess::Poll() {
     r = ::waitpid(pid_, &status, WNOHANG);
   } while (r < 0 && errno == EINTR);
   if (r == pid_) {
-    exit_ = DecodeWaitStatus(status);
+    exit_ = decode_wait_status(status);
   } else if (r < 0) {
     // ECHILD: somebody else reaped it (a SIGCHLD handler set to SIG_IGN). It is gone.
     exit_ = ExitInfo{.signaled = false, .code = -1};
@@ -193,33 +195,33 @@ std::optional<ExitInfo> ChildProcess::Poll() {
   return exit_;
 }
 
-std::optional<ExitInfo> ChildProcess::WaitFor(std::chrono::milliseconds timeout) {
+std::optional<ExitInfo> ChildProcess::wait_for(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
-    if (std::optional<ExitInfo> ended = Poll()) return ended;
+    if (std::optional<ExitInfo> ended = poll()) return ended;
     if (pid_ <= 0 || std::chrono::steady_clock::now() >= deadline) return std::nullopt;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
 
-Status ChildProcess::Signal(int signal) {
-  if (pid_ <= 0 || Poll()) {
+Status ChildProcess::signal(int signo) {
+  if (pid_ <= 0 || poll()) {
     return Status(StatusCode::not_found, "child " + std::to_string(pid_) + " has exited");
   }
-  if (::kill(pid_, signal) != 0) {
-    return io_error("kill(" + std::to_string(pid_) + ", " + std::to_string(signal) +
-                    "): " + ErrnoText(errno));
+  if (::kill(pid_, signo) != 0) {
+    return io_error("kill(" + std::to_string(pid_) + ", " + std::to_string(signo) +
+                    "): " + errno_text(errno));
   }
   return Status::Ok();
 }
 
-ExitInfo ChildProcess::Stop(std::chrono::milliseconds grace) {
+ExitInfo ChildProcess::stop(std::chrono::milliseconds grace) {
   if (pid_ <= 0) return ExitInfo{.signaled = false, .code = -1};
-  if (std::optional<ExitInfo> ended = Poll()) return *ended;
+  if (std::optional<ExitInfo> ended = poll()) return *ended;
 
   ::kill(pid_, SIGTERM);
   ::kill(pid_, SIGCONT);  // a stopped process acts on SIGTERM only once it runs again
-  if (std::optional<ExitInfo> ended = WaitFor(grace)) return *ended;
+  if (std::optional<ExitInfo> ended = wait_for(grace)) return *ended;
 
   ::kill(pid_, SIGKILL);
   int status = 0;
@@ -227,17 +229,17 @@ ExitInfo ChildProcess::Stop(std::chrono::milliseconds grace) {
   do {
     r = ::waitpid(pid_, &status, 0);
   } while (r < 0 && errno == EINTR);
-  exit_ = r == pid_ ? DecodeWaitStatus(status) : ExitInfo{.signaled = false, .code = -1};
+  exit_ = r == pid_ ? decode_wait_status(status) : ExitInfo{.signaled = false, .code = -1};
   return *exit_;
 }
 
-Result<std::vector<std::uint16_t>> PickFreeLoopbackPorts(std::size_t count) {
+Result<std::vector<std::uint16_t>> pick_free_loopback_ports(std::size_t count) {
   std::deque<Fd> held;  // kept open until every port is picked, so the kernel cannot repeat one
   std::vector<std::uint16_t> ports;
   ports.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {
     Fd& fd = held.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (fd.get() < 0) return io_error("pick port: socket: " + ErrnoText(errno));
+    if (fd.get() < 0) return io_error("pick port: socket: " + errno_text(errno));
     sockaddr_in addr = {};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -245,14 +247,14 @@ Result<std::vector<std::uint16_t>> PickFreeLoopbackPorts(std::size_t count) {
     socklen_t len = sizeof(addr);
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0 ||
         ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      return io_error("pick port: bind 127.0.0.1:0: " + ErrnoText(errno));
+      return io_error("pick port: bind 127.0.0.1:0: " + errno_text(errno));
     }
     ports.push_back(ntohs(addr.sin_port));
   }
   return ports;
 }
 
-std::string TailOfFile(const std::string& path, std::size_t max_lines) {
+std::string tail_of_file(const std::string& path, std::size_t max_lines) {
   std::ifstream in(path);
   if (!in) return "(cannot read " + path + ")\n";
   std::deque<std::string> lines;
@@ -265,4 +267,4 @@ std::string TailOfFile(const std::string& path, std::size_t max_lines) {
   return out;
 }
 
-}  // namespace mishka::test
+}  // namespace mishka::engine

@@ -1,0 +1,80 @@
+#include "replica/keyspace.h"
+
+#include "common/codec.h"
+#include "common/sha256.h"
+
+namespace mishka::replica {
+namespace {
+
+constexpr std::size_t kBagDigestBytes = 16;
+
+bool consume(std::string_view& s, std::string_view prefix) {
+  if (s.substr(0, prefix.size()) != prefix) return false;
+  s.remove_prefix(prefix.size());
+  return true;
+}
+
+// Splits "name/rest" at the first '/'; false when there is none.
+bool split_segment(std::string_view& s, std::string& segment) {
+  auto slash = s.find('/');
+  if (slash == std::string_view::npos || slash == 0) return false;
+  segment.assign(s.substr(0, slash));
+  s.remove_prefix(slash + 1);
+  return true;
+}
+
+}  // namespace
+
+std::string Keyspace::schema_key(std::string_view table) const {
+  return schema_prefix() + std::string(table);
+}
+
+std::string Keyspace::table_version_key(std::string_view table) const {
+  return root_ + "tabver/" + std::string(table);
+}
+
+std::string Keyspace::table_prefix(const TableSpec& spec, std::string_view node) const {
+  if (spec.local_content) return root_ + "l/" + std::string(node) + "/" + spec.name + "/";
+  return root_ + "t/" + spec.name + "/";
+}
+
+std::string Keyspace::record_key(const TableSpec& spec, std::string_view node,
+                                 const Value& key) const {
+  std::string out = table_prefix(spec, node);
+  encode_value(key, out);
+  return out;
+}
+
+std::string Keyspace::bag_record_key(const TableSpec& spec, std::string_view node,
+                                     const Record& record) const {
+  std::string out = record_key(spec, node, record.at(0));
+  Sha256Digest digest = Sha256::of(encode_record(record));
+  out.append(reinterpret_cast<const char*>(digest.data()), kBagDigestBytes);
+  return out;
+}
+
+Keyspace::Parsed Keyspace::parse(std::string_view etcd_key) const {
+  Parsed out;
+  std::string_view s = etcd_key;
+  if (!consume(s, root_)) return out;
+  if (s == "meta") {
+    out.kind = Parsed::Kind::meta;
+  } else if (consume(s, "schema/")) {
+    out.kind = Parsed::Kind::schema;
+    out.table.assign(s);
+  } else if (consume(s, "tabver/")) {
+    out.kind = Parsed::Kind::table_version;
+    out.table.assign(s);
+  } else if (consume(s, "t/")) {
+    if (!split_segment(s, out.table)) return out;
+    out.kind = Parsed::Kind::record;
+    out.rest = s;
+  } else if (consume(s, "l/")) {
+    if (!split_segment(s, out.node) || !split_segment(s, out.table)) return out;
+    out.kind = Parsed::Kind::record;
+    out.rest = s;
+  }
+  return out;
+}
+
+}  // namespace mishka::replica
