@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/sha256.h"
 #include "fuzz_check.h"
-#include "store/sha256.h"
 #include "store/snapshot.h"
 
 using mishka::fuzz::check;
@@ -27,7 +27,7 @@ std::string wrap_body(std::string_view body) {
   put_be(out, 42, 8);  // revision
   put_be(out, body.size(), 8);
   out += body;
-  const mishka::store::Sha256Digest sum = mishka::store::Sha256::of(out);
+  const mishka::Sha256Digest sum = mishka::Sha256::of(out);
   out.append(reinterpret_cast<const char*>(sum.data()), sum.size());
   return out;
 }
