@@ -482,21 +482,33 @@ Result<std::vector<RecordRef>> Table::select(const std::vector<Condition>& where
 }
 
 Result<std::vector<Record>> Table::select(const SelectQuery& query) const {
+  auto positions = projection_positions(spec(), query.fields);
+  if (!positions) return positions.status();
+  auto records = impl_->select(query.where);
+  if (!records) return records.status();
+  return project(*records, *positions);
+}
+
+Result<std::vector<std::size_t>> projection_positions(const TableSpec& spec,
+                                                      const std::vector<std::string>& fields) {
   std::vector<std::size_t> positions;
-  positions.reserve(query.fields.size());
-  for (const std::string& field : query.fields) {
-    auto pos = spec().attribute_position(field);
+  positions.reserve(fields.size());
+  for (const std::string& field : fields) {
+    auto pos = spec.attribute_position(field);
     if (!pos) {
       return invalid_argument("select projects unknown attribute '" + field + "' of table '" +
-                              spec().name + "'");
+                              spec.name + "'");
     }
     positions.push_back(*pos);
   }
-  auto records = impl_->select(query.where);
-  if (!records) return records.status();
+  return positions;
+}
+
+std::vector<Record> project(const std::vector<RecordRef>& records,
+                            const std::vector<std::size_t>& positions) {
   std::vector<Record> out;
-  out.reserve(records->size());
-  for (const RecordRef& r : *records) {
+  out.reserve(records.size());
+  for (const RecordRef& r : records) {
     if (positions.empty()) {
       out.push_back(*r);
       continue;

@@ -91,6 +91,14 @@ class Table {
   std::unique_ptr<Impl> impl_;
 };
 
+// The positions of `fields` in `spec` for a projection (empty fields: whole records);
+// invalid_argument naming an unknown attribute.
+Result<std::vector<std::size_t>> projection_positions(const TableSpec& spec,
+                                                      const std::vector<std::string>& fields);
+// Each record reduced to the values at `positions`, in that order (empty: copied whole).
+std::vector<Record> project(const std::vector<RecordRef>& records,
+                            const std::vector<std::size_t>& positions);
+
 template <typename Fn>
 void Table::for_each(Fn&& fn) const {
   for_each_key([&](const Value&, const RecordRef* records, std::size_t n) {

@@ -1,0 +1,212 @@
+// The engine of one core node: its directory, its identity, its own etcd member, the client to
+// that member, and the maintenance that keeps etcd's history and database bounded
+// (docs/engine.md, "The node's engine" and "Maintenance").
+//
+// Directory (<mnesia_dir>):
+//   identity   who owns the directory, and which etcd member and cluster it holds (identity.h)
+//   etcd/      the member's directory (etcd_member.h)
+//
+// Identity rules, checked by open() before anything is started or written:
+//   - the identity file names another node: node_name_mismatch, the directory is left untouched;
+//   - the identity file is unreadable, truncated or altered: corrupt with its path, nothing runs;
+//   - no identity file but etcd data: corrupt (the data's owner is unknown);
+//   - an identity with recorded ids but no etcd data: corrupt (the data is gone);
+//   - no identity file and no etcd data: a first start. The node name is written first (cluster
+//     id 0: "first start not completed"), then a one-member cluster is bootstrapped and its
+//     member id and cluster id are recorded;
+//   - otherwise the directory is reused, and etcd's member id and cluster id must equal the
+//     recorded ones (corrupt, naming both ids and the path, and etcd is stopped again).
+//
+// Threading: open() and stop() from one owner thread; every other method from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/log.h"
+#include "engine/etcd_client.h"
+#include "engine/etcd_member.h"
+#include "engine/identity.h"
+#include "mishka/status.h"
+
+namespace mishka::engine {
+
+// etcd's own default --quota-backend-bytes (etcdserver/quota.go, DefaultQuotaBytes).
+inline constexpr std::int64_t kEtcdDefaultQuotaBytes = std::int64_t{2} << 30;
+// The quota we accept: etcd has no minimum (below one MiB every write would raise the alarm)
+// and warns above 8 GiB (its MaxQuotaBytes).
+inline constexpr std::int64_t kMinQuotaBytes = std::int64_t{1} << 20;
+inline constexpr std::int64_t kMaxQuotaBytes = std::int64_t{8} << 30;
+
+struct MaintenanceOptions {
+  // Time between two maintenance runs of the engine's thread. 0: no thread (tests call
+  // run_maintenance_once()).
+  std::chrono::milliseconds interval{5000};
+
+  // Compaction keeps at least the last `retention_revisions` revisions and, when
+  // `retention_time` is positive, every revision of the last `retention_time`: it compacts to
+  // the older of the two bounds. 0 and 0: no compaction (except under the space alarm).
+  std::int64_t retention_revisions = 10000;
+  std::chrono::milliseconds retention_time{0};
+  // A compaction is sent only when it moves the compact revision forward by at least this.
+  std::int64_t compaction_min_step = 1000;
+
+  // Defragmentation (it blocks the member while it runs) happens when etcd's database file is
+  // at least `defrag_ratio` times the bytes in use AND wastes at least `defrag_min_free_bytes`,
+  // and the previous one is at least `defrag_min_interval` ago. etcd counts the pages a
+  // compaction freed as free only after a few more of its backend commits (writes), so the
+  // defragmentation usually comes a run or more after the compaction. Under the space alarm
+  // the interval and the thresholds are ignored (see docs/engine.md, "Maintenance").
+  double defrag_ratio = 2.0;
+  std::int64_t defrag_min_free_bytes = std::int64_t{64} << 20;
+  std::chrono::milliseconds defrag_min_interval{std::chrono::minutes(10)};
+
+  // The space alarm of this member is disarmed once its database file is at most this fraction
+  // of the quota (etcd raises it again at the next write otherwise).
+  double disarm_below_fraction = 0.9;
+
+  // Deadlines: status and alarm calls; compaction (waits until applied on disk); defragment.
+  std::chrono::milliseconds call_timeout{5000};
+  std::chrono::milliseconds compaction_timeout{30000};
+  std::chrono::milliseconds defrag_timeout{60000};
+};
+
+// What the space alarm does: raised when etcd reports NOSPACE (writes are refused everywhere
+// in the cluster), cleared once no NOSPACE alarm is left.
+struct SpaceAlarmEvent {
+  enum class Kind { raised, cleared };
+  Kind kind = Kind::raised;
+  std::int64_t db_size = 0;  // this member's database file, bytes, when reported
+  std::int64_t quota = 0;    // --quota-backend-bytes
+  std::string detail;        // which members, what was done
+};
+
+// What one maintenance run saw and did.
+struct MaintenanceReport {
+  std::int64_t revision = 0;      // etcd's revision at the start of the run
+  std::int64_t compacted_to = 0;  // the compaction sent by this run; 0: none
+  bool defragmented = false;
+  std::int64_t db_size_before = 0;  // this member's database file at the start
+  std::int64_t db_size_in_use_before = 0;
+  std::int64_t db_size_after = 0;  // after a defragmentation (else db_size_before)
+  bool space_alarm = false;        // a NOSPACE alarm is raised after this run
+  bool alarm_disarmed = false;     // this run disarmed this member's NOSPACE alarm
+};
+
+struct LocalEngineConfig {
+  // The node's name, opaque here: the identity file stores it and etcd gets it as --name (so
+  // no '=' or ','). 1 to kMaxNodeNameBytes bytes.
+  std::string node_name;
+  std::string mnesia_dir;  // created (0700) if missing
+  std::string etcd_binary = "etcd";
+  std::string host = "127.0.0.1";  // IP literal where the member listens and advertises
+  std::uint16_t client_port = 4370;
+  std::uint16_t peer_port = 4371;
+  // Appended to etcd's command line. May not set --quota-backend-bytes (see below) nor what
+  // EtcdMember sets from this config (--name, --data-dir, the URLs, --initial-*):
+  // invalid_argument.
+  std::vector<std::string> extra_etcd_args;
+  // etcd's --quota-backend-bytes, always passed: kMinQuotaBytes to kMaxQuotaBytes.
+  std::int64_t quota_backend_bytes = kEtcdDefaultQuotaBytes;
+
+  std::chrono::milliseconds ready_timeout{30000};  // health wait of each (re)start of etcd
+  std::chrono::milliseconds restart_backoff_min{200};
+  std::chrono::milliseconds restart_backoff_max{10000};
+  std::chrono::milliseconds stop_grace{10000};
+  // Deadline of the calls made by open() (etcd's status once it is healthy).
+  std::chrono::milliseconds call_timeout{5000};
+
+  MaintenanceOptions maintenance;
+
+  // Lines of the engine, prefixed "engine <node_name>: ". May be empty.
+  LogSink log;
+  // Also told of every event of the member's supervisor (after it is logged); its thread and
+  // rules are EtcdMember::Listener's.
+  EtcdMember::Listener member_listener;
+  // Told when the space alarm is raised or cleared, on the thread running maintenance (the
+  // engine's thread or a caller of run_maintenance_once()). Must not block for long, nor call
+  // stop() or run_maintenance_once() (the run holds a lock).
+  std::function<void(const SpaceAlarmEvent&)> space_alarm_listener;
+};
+
+class LocalEngine {
+ public:
+  // Checks the directory (rules at the top), starts the member and waits for it to be healthy,
+  // connects the client, records or verifies the ids, and starts the maintenance thread.
+  // Errors: invalid_argument (a bad config value, named), node_name_mismatch, corrupt (with
+  // the path; and both ids on a cluster id mismatch), io_error, and the errors of
+  // EtcdMember::start() and of etcd's status call. On error nothing runs.
+  static Result<std::unique_ptr<LocalEngine>> open(LocalEngineConfig config);
+
+  // stop().
+  ~LocalEngine();
+  LocalEngine(const LocalEngine&) = delete;
+  LocalEngine& operator=(const LocalEngine&) = delete;
+
+  // Stops the maintenance thread (waiting for a run in progress, at most its deadlines), drops
+  // the client, then stops the member. Idempotent.
+  void stop();
+
+  // The client to this node's member. Valid from open() until stop().
+  EtcdClient& client() const { return *client_; }
+  EtcdMember& member() const { return *member_; }
+  // The identity as recorded (member id and cluster id filled in).
+  const Identity& identity() const { return identity_; }
+  const LocalEngineConfig& config() const { return config_; }
+  // True while etcd reports a NOSPACE alarm (as of the last maintenance run): writes fail with
+  // space_exceeded.
+  bool space_alarm() const { return space_alarm_.load(); }
+  // The last compaction revision this engine sent (0: none yet).
+  std::int64_t compacted_revision() const { return compacted_revision_.load(); }
+  int defragment_count() const { return defragment_count_.load(); }
+
+  // One maintenance run now (alarms, compaction, defragmentation, disarm), serialized with the
+  // engine's thread. Errors: those of the etcd calls; a run that fails midway is retried in
+  // full by the next one.
+  Result<MaintenanceReport> run_maintenance_once();
+
+ private:
+  explicit LocalEngine(LocalEngineConfig config);
+
+  Status start();
+  void log(LogLevel level, const std::string& message) const;
+  void on_member_event(const MemberEvent& event);
+  void maintenance_loop();
+  // The compaction target of this run, or 0 (mu_ held).
+  std::int64_t compaction_target(std::int64_t revision, bool emergency);
+  void report_alarm(SpaceAlarmEvent::Kind kind, std::int64_t db_size, const std::string& detail);
+
+  LocalEngineConfig config_;
+  Identity identity_;
+  std::unique_ptr<EtcdMember> member_;
+  std::unique_ptr<EtcdClient> client_;
+
+  std::atomic<bool> space_alarm_{false};
+  std::atomic<std::int64_t> compacted_revision_{0};
+  std::atomic<int> defragment_count_{0};
+
+  std::mutex run_mu_;  // one maintenance run at a time; guards the fields below
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::int64_t>> revision_samples_;
+  std::optional<std::chrono::steady_clock::time_point> last_defrag_;
+  bool alarm_stuck_logged_ = false;  // "the alarm stays" was logged for the current alarm
+  // The revision at the last defragmentation under the current space alarm.
+  std::optional<std::int64_t> alarm_defrag_revision_;
+  std::string last_failure_;  // the thread's own: its last failure, logged once
+
+  std::mutex thread_mu_;
+  std::condition_variable thread_cv_;
+  bool stopping_ = false;  // guarded by thread_mu_
+  std::thread thread_;
+};
+
+}  // namespace mishka::engine
