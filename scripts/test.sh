@@ -3,7 +3,7 @@
 #
 #   setup   scripts/setup.sh (installs missing Debian packages; a no-op when all are present)
 #   main    build/ (CMake preset "default": RelWithDebInfo, tests, benchmarks, engine): all ctests
-#   asan    build-asan/ (preset "asan": ASan+UBSan, no engine): ctest -L 'unit|property'
+#   asan    build-asan/ (preset "asan": ASan+UBSan, engine included): ctest -L 'unit|property|engine'
 #   fuzz    build-fuzz/ (preset "fuzz": clang, libFuzzer): each tests/fuzz target fuzz_* runs
 #           for MISHKA_FUZZ_SECONDS (default 20) and must not crash
 #   format  clang-format --dry-run --Werror over our C++ sources

@@ -23,6 +23,7 @@ class Replica::Impl {
 
   Status start(Deadline deadline) {
     MISHKA_RETURN_IF_ERROR(load_snapshot_file());
+    MISHKA_RETURN_IF_ERROR(discard_snapshot_ahead_of_etcd(deadline));
     if (applied_.load() == 0) {
       MISHKA_RETURN_IF_ERROR(full_load(deadline));
     } else {
@@ -138,6 +139,30 @@ class Replica::Impl {
     std::lock_guard slock(stats_mutex_);
     stats_.loaded_from_snapshot_revision = applied_.load();
     last_snapshot_revision_ = applied_.load();
+    return Status::Ok();
+  }
+
+  // A snapshot file from the future (etcd's data was replaced by an older copy, or the file
+  // belongs to another cluster) cannot be resumed from: the watch would silently skip
+  // revisions. Such a file is reported with its path and the replica starts empty.
+  Status discard_snapshot_ahead_of_etcd(Deadline deadline) {
+    if (applied_.load() == 0) return Status::Ok();
+    engine::RangeOptions count_only;
+    count_only.count_only = true;
+    auto now = options_.client->range(options_.keyspace.meta_key(), count_only,
+                                      deadline.capped(options_.call_timeout));
+    if (!now.ok()) return now.status().with_context("replica start");
+    if (applied_.load() <= now->header.revision) return Status::Ok();
+    log(LogLevel::warning, "discarding snapshot file '" + options_.snapshot_path +
+                               "': its revision " + std::to_string(applied_.load()) +
+                               " is ahead of etcd's " + std::to_string(now->header.revision));
+    std::remove(options_.snapshot_path.c_str());
+    std::unique_lock lock(data_mutex_);
+    catalog_ = store::Catalog();
+    applied_.store(0);
+    std::lock_guard slock(stats_mutex_);
+    stats_.loaded_from_snapshot_revision = 0;
+    last_snapshot_revision_ = 0;
     return Status::Ok();
   }
 

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "common/codec.h"
+#include "store/snapshot.h"
 #include "support/etcd_process.h"
 #include "support/temp_dir.h"
 
@@ -199,6 +200,30 @@ TEST_F(ReplicaTest, DamagedSnapshotFileIsReportedAndRebuiltFromEtcd) {
     if (w.find(snapshot_path()) != std::string::npos) reported = true;
   }
   EXPECT_TRUE(reported) << "no warning names " << snapshot_path();
+}
+
+TEST_F(ReplicaTest, SnapshotAheadOfEtcdIsDiscarded) {
+  TableSpec t = spec("t");
+  create(t);
+  write(t, {1, "x", 1});
+  {
+    // A file claiming a revision etcd has not reached: the data it was taken from is gone.
+    store::Catalog ahead;
+    ASSERT_TRUE(ahead.create_table(t).ok());
+    ASSERT_TRUE(ahead.find("t")->write({99, "ghost", 0}).ok());
+    std::ofstream(snapshot_path(), std::ios::binary) << store::encode_snapshot(ahead, 1000000);
+  }
+  auto replica = make_replica();
+  ASSERT_TRUE(replica->start(Deadline::after(milliseconds(10000))).ok());
+  EXPECT_EQ(replica->stats().full_loads, 1);
+  auto view = replica->read();
+  EXPECT_EQ(view.catalog().find("t")->get(99), nullptr);
+  EXPECT_NE(view.catalog().find("t")->get(1), nullptr);
+  bool reported = false;
+  for (const std::string& w : warnings()) {
+    if (w.find("ahead of etcd") != std::string::npos) reported = true;
+  }
+  EXPECT_TRUE(reported);
 }
 
 TEST_F(ReplicaTest, SnapshotOlderThanCompactionTriggersAFullLoad) {

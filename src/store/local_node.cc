@@ -1,0 +1,175 @@
+#include "store/local_node.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <thread>
+#include <utility>
+
+#include "engine/deadline.h"
+#include "store/catalog.h"
+#include "store/store_open.h"
+
+namespace mishka::store {
+
+using engine::Deadline;
+
+namespace {
+
+// How long wait_for_tables pauses before asking etcd again after a failed sync.
+constexpr std::chrono::milliseconds kSyncRetryPause{100};
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& name : names) {
+    if (!out.empty()) out += ", ";
+    out += "'" + name + "'";
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LocalNode>> LocalNode::open(LocalNodeConfig config) {
+  if (config.engine.log) {
+    return invalid_argument("node '" + config.engine.node_name +
+                            "': set LocalNodeConfig::log, not engine.log");
+  }
+  if (config.replica_start_timeout <= std::chrono::milliseconds(0)) {
+    return invalid_argument("node '" + config.engine.node_name +
+                            "': replica_start_timeout must be positive");
+  }
+  std::unique_ptr<LocalNode> node(new LocalNode(std::move(config)));
+  Status started = node->start();
+  if (!started.ok()) {
+    node->stop();
+    return started;
+  }
+  return node;
+}
+
+LocalNode::LocalNode(LocalNodeConfig config) : config_(std::move(config)) {
+  snapshot_path_ =
+      (std::filesystem::path(config_.engine.mnesia_dir) / kReplicaSnapshotFile).string();
+}
+
+LocalNode::~LocalNode() {
+  stop();
+}
+
+Status LocalNode::start() {
+  const std::string context = "node '" + node_name() + "' in " + config_.engine.mnesia_dir;
+
+  engine::LocalEngineConfig engine_config = config_.engine;
+  engine_config.log = config_.log;
+  auto engine = engine::LocalEngine::open(std::move(engine_config));
+  if (!engine.ok()) return engine.status().with_context(context + ": engine");
+  engine_ = std::move(*engine);
+
+  replica::ReplicaOptions replica_options;
+  replica_options.client = &engine_->client();
+  replica_options.node_name = node_name();
+  replica_options.snapshot_path = snapshot_path_;
+  replica_options.load_page = config_.replica_load_page;
+  replica_options.snapshot_every_revisions = config_.snapshot_every_revisions;
+  replica_options.call_timeout = config_.replica_call_timeout;
+  replica_options.log = prefixed_sink("node " + node_name() + ": ");
+  const replica::Keyspace keyspace = replica_options.keyspace;
+  auto replica = replica::Replica::create(std::move(replica_options));
+  if (!replica.ok()) return replica.status().with_context(context + ": replica");
+  replica_ = std::move(*replica);
+  Status loaded = replica_->start(Deadline::after(config_.replica_start_timeout));
+  if (!loaded.ok()) return loaded.with_context(context + ": replica");
+
+  StoreContext store_context;
+  store_context.client = &engine_->client();
+  store_context.replica = replica_.get();
+  store_context.node_name = node_name();
+  store_context.keyspace = keyspace;
+  store_context.options = config_.store;
+  store_context.log = prefixed_sink("node " + node_name() + ": store: ");
+  auto store = open_store(std::move(store_context));
+  if (!store.ok()) return store.status().with_context(context + ": store");
+  store_ = std::move(*store);
+
+  const replica::ReplicaStats stats = replica_->stats();
+  log(LogLevel::info, "started at revision " + std::to_string(stats.applied_revision) +
+                          (stats.loaded_from_snapshot_revision > 0
+                               ? " (snapshot file at revision " +
+                                     std::to_string(stats.loaded_from_snapshot_revision) + ")"
+                               : " (read from etcd)"));
+  return Status::Ok();
+}
+
+void LocalNode::stop() {
+  const bool was_running = store_ != nullptr;
+  store_.reset();
+  if (replica_) replica_->stop();
+  replica_.reset();
+  if (engine_) engine_->stop();
+  engine_.reset();
+  if (was_running) log(LogLevel::info, "stopped");
+}
+
+TablesWait LocalNode::wait_for_tables(const std::vector<std::string>& tables,
+                                      std::chrono::milliseconds timeout) const {
+  const Deadline deadline = Deadline::after(timeout);
+  TablesWait result;
+  if (tables.empty()) return result;
+
+  auto absent = [&] {
+    std::vector<std::string> missing;
+    const replica::Replica::ReadView view = replica_->read();
+    for (const std::string& name : tables) {
+      if (view.catalog().find(name) == nullptr &&
+          std::find(missing.begin(), missing.end(), name) == missing.end()) {
+        missing.push_back(name);
+      }
+    }
+    return missing;
+  };
+
+  // A table absent here may exist in etcd already: catch up with etcd once (Replica::sync)
+  // before waiting for the replica to apply new revisions. etcd may be restarting: the sync is
+  // retried until the deadline.
+  bool synced = false;
+  Status sync_error;
+  for (;;) {
+    const std::int64_t seen = replica_->applied_revision();
+    result.missing = absent();
+    if (result.missing.empty()) return result;
+    if (deadline.expired()) break;
+    if (!synced) {
+      sync_error = replica_->sync(deadline);
+      synced = sync_error.ok();
+      if (!synced && !deadline.expired()) {
+        std::this_thread::sleep_for(std::min(kSyncRetryPause, deadline.remaining()));
+      }
+      continue;
+    }
+    Status waited = replica_->wait_for_revision(seen + 1, deadline);
+    if (waited.code() == StatusCode::engine_unavailable) {
+      result.status = waited.with_context("node '" + node_name() + "': wait_for_tables");
+      result.missing = absent();
+      return result;
+    }
+  }
+  std::string message = "node '" + node_name() + "': tables " + join(result.missing) +
+                        " not present after " + std::to_string(timeout.count()) + " ms";
+  if (!synced) message += " (could not catch up with etcd: " + sync_error.to_string() + ")";
+  result.status = Status(StatusCode::timeout, std::move(message));
+  return result;
+}
+
+void LocalNode::log(LogLevel level, const std::string& message) const {
+  log_to(config_.log, level, "node " + node_name() + ": " + message);
+}
+
+LogSink LocalNode::prefixed_sink(std::string prefix) const {
+  if (!config_.log) return {};
+  return
+      [sink = config_.log, prefix = std::move(prefix)](LogLevel level, std::string_view message) {
+        sink(level, prefix + std::string(message));
+      };
+}
+
+}  // namespace mishka::store
