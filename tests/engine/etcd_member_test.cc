@@ -27,6 +27,7 @@
 #include "engine/deadline.h"
 #include "engine/member_health.h"
 #include "support/child_process.h"
+#include "support/process_checks.h"
 #include "support/temp_dir.h"
 
 namespace mishka::engine {
@@ -34,51 +35,13 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using test::etcd_binary;
+using test::eventually;
+using test::process_alive;
+using test::process_ended;
+using test::processes_with_arg;
 using test::TempDir;
 using Kind = MemberEvent::Kind;
-
-std::string etcd_binary() {
-  const char* from_env = std::getenv("MISHKA_ETCD");
-  return from_env != nullptr && *from_env != '\0' ? from_env : "/usr/bin/etcd";
-}
-
-bool process_alive(pid_t pid) {
-  return pid > 0 && ::kill(pid, 0) == 0;
-}
-
-// True when no process of that pid exists, or only a zombie nobody reaps (a container's PID 1
-// may not): a zombie holds no port and no file.
-bool process_ended(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!stat || !std::getline(stat, line)) return true;
-  const std::size_t paren = line.rfind(')');
-  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z';
-}
-
-// Live processes whose command line has exactly the argument `arg`.
-std::vector<pid_t> processes_with_arg(const std::string& arg) {
-  std::vector<pid_t> found;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
-    bool match = false;
-    for (std::string a; std::getline(in, a, '\0');) match = match || a == arg;
-    const pid_t pid = static_cast<pid_t>(std::stol(name));
-    if (match && !process_ended(pid)) found.push_back(pid);
-  }
-  return found;
-}
-
-bool eventually(const std::function<bool()>& condition, milliseconds timeout) {
-  const Deadline deadline = Deadline::after(timeout);
-  while (!condition()) {
-    if (deadline.expired()) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
-}
 
 // Records the supervisor's events; tests wait on them.
 class EventLog {

@@ -15,18 +15,16 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <map>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "common/sha256.h"
 #include "engine/deadline.h"
 #include "support/child_process.h"
+#include "support/file_checks.h"
+#include "support/process_checks.h"
 #include "support/temp_dir.h"
 
 namespace mishka::engine {
@@ -35,67 +33,14 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using test::etcd_binary;
+using test::eventually;
+using test::hash_tree;
+using test::process_ended;
+using test::processes_with_arg;
+using test::read_bytes;
 using test::TempDir;
-
-std::string etcd_binary() {
-  const char* from_env = std::getenv("MISHKA_ETCD");
-  return from_env != nullptr && *from_env != '\0' ? from_env : "/usr/bin/etcd";
-}
-
-// True when no process of that pid exists, or only a zombie (which holds no port or file).
-bool process_ended(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!stat || !std::getline(stat, line)) return true;
-  const std::size_t paren = line.rfind(')');
-  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z';
-}
-
-// Live processes whose command line has exactly the argument `arg`.
-std::vector<pid_t> processes_with_arg(const std::string& arg) {
-  std::vector<pid_t> found;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
-    bool match = false;
-    for (std::string a; std::getline(in, a, '\0');) match = match || a == arg;
-    const pid_t pid = static_cast<pid_t>(std::stol(name));
-    if (match && !process_ended(pid)) found.push_back(pid);
-  }
-  return found;
-}
-
-bool eventually(const std::function<bool()>& condition, milliseconds timeout) {
-  const Deadline deadline = Deadline::after(timeout);
-  while (!condition()) {
-    if (deadline.expired()) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
-}
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
-
-// Every path under `dir`, with a SHA-256 of each file's bytes.
-std::map<std::string, Sha256Digest> hash_tree(const fs::path& dir) {
-  std::map<std::string, Sha256Digest> tree;
-  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
-    tree[entry.path().string()] =
-        entry.is_regular_file() ? Sha256::of(read_bytes(entry.path())) : Sha256Digest{};
-  }
-  return tree;
-}
+using test::write_bytes;
 
 Deadline in(milliseconds timeout) {
   return Deadline::after(timeout);

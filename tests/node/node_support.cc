@@ -1,13 +1,8 @@
 #include "node_support.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "engine/child_process.h"
 #include "engine/deadline.h"
@@ -19,11 +14,6 @@ namespace mishka::test {
 namespace fs = std::filesystem;
 using engine::Deadline;
 using std::chrono::milliseconds;
-
-std::string etcd_binary() {
-  const char* from_env = std::getenv("MISHKA_ETCD");
-  return from_env != nullptr && *from_env != '\0' ? from_env : "/usr/bin/etcd";
-}
 
 store::LocalNodeConfig node_config(const fs::path& dir, const std::string& name,
                                    std::uint16_t client_port, std::uint16_t peer_port) {
@@ -79,73 +69,9 @@ std::string LogRecorder::dump() const {
   return out;
 }
 
-namespace {
-
-// True when no process of that pid exists, or only a zombie (which holds no port or file).
-bool process_ended(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!stat || !std::getline(stat, line)) return true;
-  const std::size_t paren = line.rfind(')');
-  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'Z';
-}
-
-}  // namespace
-
-std::vector<pid_t> processes_mentioning(const std::string& text) {
-  std::vector<pid_t> found;
-  std::error_code error;
-  for (const auto& entry : fs::directory_iterator("/proc", error)) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
-    bool match = false;
-    for (std::string arg; std::getline(in, arg, '\0');) {
-      match = match || arg.find(text) != std::string::npos;
-    }
-    const auto pid = static_cast<pid_t>(std::stol(name));
-    if (match && pid != ::getpid() && !process_ended(pid)) found.push_back(pid);
-  }
-  return found;
-}
-
 std::string etcd_data_dir_of(const fs::path& mnesia_dir) {
   std::error_code ignored;
   return (fs::weakly_canonical(mnesia_dir / "etcd", ignored) / "data").string();
-}
-
-bool no_process_mentions(const std::string& text, milliseconds timeout) {
-  return eventually([&] { return processes_mentioning(text).empty(); }, timeout);
-}
-
-bool eventually(const std::function<bool()>& condition, milliseconds timeout) {
-  const Deadline deadline = Deadline::after(timeout);
-  while (!condition()) {
-    if (deadline.expired()) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
-}
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
-
-std::map<std::string, Sha256Digest> hash_tree(const fs::path& dir) {
-  std::map<std::string, Sha256Digest> tree;
-  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
-    tree[entry.path().string()] =
-        entry.is_regular_file() ? Sha256::of(read_bytes(entry.path())) : Sha256Digest{};
-  }
-  return tree;
 }
 
 TableSpec test_table(std::string name) {

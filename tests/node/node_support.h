@@ -1,15 +1,12 @@
-// Helpers of the node tests: a LocalNode config on loopback ports, a log recorder, /proc scans
-// for etcd processes of a directory, the digest of a fresh rebuild from etcd, and a watchdog.
+// Helpers of the node tests: a LocalNode config on loopback ports, a log recorder, the etcd
+// data directory of a node, the digest of a fresh rebuild from etcd, and a watchdog. The /proc
+// scans, the bounded wait and the file helpers come from tests/support (included here).
 #pragma once
-
-#include <sys/types.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
-#include <functional>
-#include <map>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -17,15 +14,13 @@
 #include <vector>
 
 #include "common/log.h"
-#include "common/sha256.h"
 #include "mishka/status.h"
 #include "mishka/table_spec.h"
 #include "store/local_node.h"
+#include "support/file_checks.h"     // read_bytes, write_bytes, hash_tree
+#include "support/process_checks.h"  // etcd_binary, eventually, processes_mentioning, ...
 
 namespace mishka::test {
-
-// $MISHKA_ETCD, else /usr/bin/etcd.
-std::string etcd_binary();
 
 // A node named `name` on `dir` with the given loopback ports, etcd started quickly and
 // maintenance off (tests that need it turn it on).
@@ -49,19 +44,8 @@ class LogRecorder {
   std::vector<std::string> lines_;
 };
 
-// Live (not zombie) processes whose command line has an argument containing `text`.
-std::vector<pid_t> processes_mentioning(const std::string& text);
 // etcd's --data-dir for a node directory (as the engine passes it: made canonical).
 std::string etcd_data_dir_of(const std::filesystem::path& mnesia_dir);
-// Waits up to `timeout` for no live process to mention `text`; true when none is left.
-bool no_process_mentions(const std::string& text, std::chrono::milliseconds timeout);
-
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
-
-std::string read_bytes(const std::filesystem::path& path);
-void write_bytes(const std::filesystem::path& path, const std::string& bytes);
-// Every path under `dir`, with a SHA-256 of each file's bytes (directories: all zeros).
-std::map<std::string, Sha256Digest> hash_tree(const std::filesystem::path& dir);
 
 // The table the node tests write: set, attributes id (a string), writer, n.
 TableSpec test_table(std::string name);

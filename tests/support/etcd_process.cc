@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "etcd/etcdserver/etcdserverpb/rpc.grpc.pb.h"
+#include "support/process_checks.h"
 
 namespace mishka::test {
 namespace {
@@ -17,9 +18,7 @@ using Clock = std::chrono::steady_clock;
 
 std::string EtcdBinary(const EtcdOptions& options) {
   if (!options.binary.empty()) return options.binary;
-  const char* from_env = std::getenv("MISHKA_ETCD");
-  if (from_env != nullptr && *from_env != '\0') return from_env;
-  return "/usr/bin/etcd";
+  return etcd_binary();
 }
 
 std::string Loopback(std::uint16_t port) {
