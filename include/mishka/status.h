@@ -27,6 +27,7 @@ enum class StatusCode : std::uint8_t {
   internal = 12,            // a broken invariant inside mishka: a bug to report
   compacted = 13,           // the engine's history no longer holds the revision asked for
   space_exceeded = 14,      // the engine's space quota is exhausted: writes refused until freed
+  permission_denied = 15,   // the engine's auth refused the caller (user, password or role)
 };
 
 // The stable lower-case name of a code, e.g. "no_quorum".

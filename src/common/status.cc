@@ -40,6 +40,8 @@ std::string_view status_code_name(StatusCode code) {
       return "compacted";
     case StatusCode::space_exceeded:
       return "space_exceeded";
+    case StatusCode::permission_denied:
+      return "permission_denied";
   }
   // A number that is not one of the codes above, e.g. read from a newer peer.
   return "unknown";

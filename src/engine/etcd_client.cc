@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -23,6 +25,7 @@ using detail::Endpoint;
 using detail::FromProto;
 using detail::MapGrpcError;
 using detail::Printable;
+using detail::TokenRefused;
 using detail::ToProto;
 
 // Whether a failed call may be sent again to the next endpoint.
@@ -38,10 +41,28 @@ bool ResendIfUnavailable(const Status& status) {
 bool NeverResend(const Status&) {
   return false;
 }
+// A call that may be sent again after a broken connection may also be sent again after etcd
+// refused its auth token: both times etcd may or may not have seen it, and it does no harm.
+bool SafeToResend(const Resend& resend) {
+  return resend(Status(StatusCode::engine_unavailable, "connection lost"));
+}
+
+authpb::Permission::Type ToProto(Permission permission) {
+  switch (permission) {
+    case Permission::read:
+      return authpb::Permission::READ;
+    case Permission::write:
+      return authpb::Permission::WRITE;
+    case Permission::readwrite:
+      return authpb::Permission::READWRITE;
+  }
+  return authpb::Permission::READ;
+}
 
 class GrpcEtcdClient final : public EtcdClient {
  public:
-  explicit GrpcEtcdClient(const ClientOptions& options) : EtcdClient(options.endpoints) {
+  explicit GrpcEtcdClient(const ClientOptions& options)
+      : EtcdClient(options.endpoints), credentials_(options.credentials) {
     for (const std::string& address : options.endpoints) {
       endpoints_.push_back(detail::MakeEndpoint(address, options));
     }
@@ -120,9 +141,13 @@ class GrpcEtcdClient final : public EtcdClient {
 
   Result<std::unique_ptr<WatchStream>> watch(const WatchOptions& options,
                                              Deadline deadline) override {
-    return over_endpoints<std::unique_ptr<WatchStream>>(
-        "watch of " + Printable(options.key), ResendIfUnavailable, deadline,
-        [&](const Endpoint& ep) { return detail::OpenWatch(ep, options, deadline); });
+    const std::string operation = "watch of " + Printable(options.key);
+    return with_token<std::unique_ptr<WatchStream>>(
+        operation, ResendIfUnavailable, deadline, [&](const std::string& token) {
+          return over_endpoints<std::unique_ptr<WatchStream>>(
+              operation, ResendIfUnavailable, deadline,
+              [&](const Endpoint& ep) { return detail::OpenWatch(ep, options, deadline, token); });
+        });
   }
 
   Result<std::int64_t> lease_grant(std::int64_t ttl_seconds, Deadline deadline) override {
@@ -244,10 +269,14 @@ class GrpcEtcdClient final : public EtcdClient {
   Result<EndpointStatus> status(const std::string& endpoint, Deadline deadline) override {
     Result<const Endpoint*> ep = find_endpoint(endpoint, "status");
     if (!ep.ok()) return ep.status();
-    auto response = attempt<etcdserverpb::StatusResponse>(
-        **ep, "status", deadline,
-        [&](const Endpoint& on, grpc::ClientContext* context, etcdserverpb::StatusResponse* out) {
-          return on.maintenance->Status(context, etcdserverpb::StatusRequest(), out);
+    auto response = with_token<etcdserverpb::StatusResponse>(
+        "status", ResendIfUnavailable, deadline, [&](const std::string& token) {
+          return attempt<etcdserverpb::StatusResponse>(
+              **ep, "status", deadline, token,
+              [&](const Endpoint& on, grpc::ClientContext* context,
+                  etcdserverpb::StatusResponse* out) {
+                return on.maintenance->Status(context, etcdserverpb::StatusRequest(), out);
+              });
         });
     if (!response.ok()) return response.status();
     return FromProto(*response);
@@ -256,11 +285,17 @@ class GrpcEtcdClient final : public EtcdClient {
   Status defragment(const std::string& endpoint, Deadline deadline) override {
     Result<const Endpoint*> ep = find_endpoint(endpoint, "defragment");
     if (!ep.ok()) return ep.status();
-    return attempt<etcdserverpb::DefragmentResponse>(
-               **ep, "defragment", deadline,
-               [&](const Endpoint& on, grpc::ClientContext* context,
-                   etcdserverpb::DefragmentResponse* out) {
-                 return on.maintenance->Defragment(context, etcdserverpb::DefragmentRequest(), out);
+    // Defragmenting twice does no harm.
+    return with_token<etcdserverpb::DefragmentResponse>(
+               "defragment", ResendIfUnavailable, deadline,
+               [&](const std::string& token) {
+                 return attempt<etcdserverpb::DefragmentResponse>(
+                     **ep, "defragment", deadline, token,
+                     [&](const Endpoint& on, grpc::ClientContext* context,
+                         etcdserverpb::DefragmentResponse* out) {
+                       return on.maintenance->Defragment(context, etcdserverpb::DefragmentRequest(),
+                                                         out);
+                     });
                })
         .status();
   }
@@ -313,7 +348,187 @@ class GrpcEtcdClient final : public EtcdClient {
         .status();
   }
 
+  Status auth_enable(Deadline deadline) override {
+    return call<etcdserverpb::AuthEnableResponse>(
+               "auth_enable", NeverResend, deadline,
+               [&](const Endpoint& ep, grpc::ClientContext* context,
+                   etcdserverpb::AuthEnableResponse* out) {
+                 return ep.auth->AuthEnable(context, etcdserverpb::AuthEnableRequest(), out);
+               })
+        .status();
+  }
+
+  Status auth_disable(Deadline deadline) override {
+    return call<etcdserverpb::AuthDisableResponse>(
+               "auth_disable", NeverResend, deadline,
+               [&](const Endpoint& ep, grpc::ClientContext* context,
+                   etcdserverpb::AuthDisableResponse* out) {
+                 return ep.auth->AuthDisable(context, etcdserverpb::AuthDisableRequest(), out);
+               })
+        .status();
+  }
+
+  Status user_add(const std::string& name, const std::string& password,
+                  Deadline deadline) override {
+    etcdserverpb::AuthUserAddRequest request;
+    request.set_name(name);
+    request.set_password(password);
+    return call<etcdserverpb::AuthUserAddResponse>(
+               "user_add of " + Printable(name), NeverResend, deadline,
+               [&](const Endpoint& ep, grpc::ClientContext* context,
+                   etcdserverpb::AuthUserAddResponse* out) {
+                 return ep.auth->UserAdd(context, request, out);
+               })
+        .status();
+  }
+
+  Status user_delete(const std::string& name, Deadline deadline) override {
+    etcdserverpb::AuthUserDeleteRequest request;
+    request.set_name(name);
+    return call<etcdserverpb::AuthUserDeleteResponse>(
+               "user_delete of " + Printable(name), NeverResend, deadline,
+               [&](const Endpoint& ep, grpc::ClientContext* context,
+                   etcdserverpb::AuthUserDeleteResponse* out) {
+                 return ep.auth->UserDelete(context, request, out);
+               })
+        .status();
+  }
+
+  Result<std::vector<std::string>> user_list(Deadline deadline) override {
+    auto response = call<etcdserverpb::AuthUserListResponse>(
+        "user_list", ResendIfUnavailable, deadline,
+        [&](const Endpoint& ep, grpc::ClientContext* context,
+            etcdserverpb::AuthUserListResponse* out) {
+          return ep.auth->UserList(context, etcdserverpb::AuthUserListRequest(), out);
+        });
+    if (!response.ok()) return response.status();
+    return std::vector<std::string>(response->users().begin(), response->users().end());
+  }
+
+  Status user_grant_role(const std::string& user, const std::string& role,
+                         Deadline deadline) override {
+    etcdserverpb::AuthUserGrantRoleRequest request;
+    request.set_user(user);
+    request.set_role(role);
+    return call<etcdserverpb::AuthUserGrantRoleResponse>(
+               "user_grant_role of " + Printable(role) + " to " + Printable(user), NeverResend,
+               deadline,
+               [&](const Endpoint& ep, grpc::ClientContext* context,
+                   etcdserverpb::AuthUserGrantRoleResponse* out) {
+                 return ep.auth->UserGrantRole(context, request, out);
+               })
+        .status();
+  }
+
+  Status role_add(const std::string& role, Deadline deadline) override {
+    etcdserverpb::AuthRoleAddRequest request;
+    request.set_name(role);
+    return call<etcdserverpb::AuthRoleAddResponse>(
+               "role_add of " + Printable(role), NeverResend, deadline,
+               [&](const Endpoint& ep, grpc::ClientContext* context,
+                   etcdserverpb::AuthRoleAddResponse* out) {
+                 return ep.auth->RoleAdd(context, request, out);
+               })
+        .status();
+  }
+
+  Status role_delete(const std::string& role, Deadline deadline) override {
+    etcdserverpb::AuthRoleDeleteRequest request;
+    request.set_role(role);
+    return call<etcdserverpb::AuthRoleDeleteResponse>(
+               "role_delete of " + Printable(role), NeverResend, deadline,
+               [&](const Endpoint& ep, grpc::ClientContext* context,
+                   etcdserverpb::AuthRoleDeleteResponse* out) {
+                 return ep.auth->RoleDelete(context, request, out);
+               })
+        .status();
+  }
+
+  Status role_grant_permission(const std::string& role, const std::string& key,
+                               const std::string& range_end, Permission permission,
+                               Deadline deadline) override {
+    etcdserverpb::AuthRoleGrantPermissionRequest request;
+    request.set_name(role);
+    authpb::Permission* perm = request.mutable_perm();
+    perm->set_permtype(ToProto(permission));
+    perm->set_key(key);
+    perm->set_range_end(range_end);
+    return call<etcdserverpb::AuthRoleGrantPermissionResponse>(
+               "role_grant_permission of " + Printable(key) + " to " + Printable(role), NeverResend,
+               deadline,
+               [&](const Endpoint& ep, grpc::ClientContext* context,
+                   etcdserverpb::AuthRoleGrantPermissionResponse* out) {
+                 return ep.auth->RoleGrantPermission(context, request, out);
+               })
+        .status();
+  }
+
+  Result<std::string> authenticate(const std::string& user, const std::string& password,
+                                   Deadline deadline) override {
+    etcdserverpb::AuthenticateRequest request;
+    request.set_name(user);
+    request.set_password(password);
+    // No token of ours. A second token does no harm: it may be sent again.
+    const std::string operation = "authenticate as " + Printable(user);
+    auto response = over_endpoints<etcdserverpb::AuthenticateResponse>(
+        operation, ResendIfUnavailable, deadline, [&](const Endpoint& ep) {
+          return attempt<etcdserverpb::AuthenticateResponse>(
+              ep, operation, deadline, /*token=*/"",
+              [&](const Endpoint& on, grpc::ClientContext* context,
+                  etcdserverpb::AuthenticateResponse* out) {
+                return on.auth->Authenticate(context, request, out);
+              });
+        });
+    if (!response.ok()) return response.status();
+    return response->token();
+  }
+
  private:
+  // The token to send ("" when etcd's auth turned out to be off), authenticating first if
+  // there is none yet.
+  Result<std::string> current_token(Deadline deadline) {
+    std::lock_guard<std::mutex> lock(token_mutex_);
+    if (token_) return *token_;
+    return authenticate_locked(deadline);
+  }
+
+  // A new token in place of `refused`, unless another call has replaced it already.
+  Result<std::string> renew_token(const std::string& refused, Deadline deadline) {
+    std::lock_guard<std::mutex> lock(token_mutex_);
+    if (token_ && *token_ != refused) return *token_;
+    token_.reset();
+    return authenticate_locked(deadline);
+  }
+
+  Result<std::string> authenticate_locked(Deadline deadline) {
+    Result<std::string> token = authenticate(credentials_->user, credentials_->password, deadline);
+    if (token.ok()) {
+      token_ = *token;
+    } else if (token.status().message().find("etcdserver: authentication is not enabled") !=
+               std::string::npos) {
+      token_ = std::string();  // calls go without a token until etcd asks for one
+    } else {
+      return token.status();
+    }
+    return *token_;
+  }
+
+  // Runs `run(token)` with the client's token (no credentials: ""). When etcd refuses the
+  // token, authenticates again and, if the call may be sent again, runs it once more.
+  template <typename T, typename Run>
+  Result<T> with_token(const std::string& operation, const Resend& resend, Deadline deadline,
+                       Run&& run) {
+    if (!credentials_) return run(std::string());
+    Result<std::string> token = current_token(deadline);
+    if (!token.ok()) return token.status().with_context(operation);
+    Result<T> result = run(*token);
+    if (result.ok() || !TokenRefused(result.status())) return result;
+    Result<std::string> renewed = renew_token(*token, deadline);
+    if (!renewed.ok()) return renewed.status().with_context(operation);
+    if (!SafeToResend(resend) || deadline.expired()) return result;
+    return run(*renewed);
+  }
+
   static std::string MemberName(std::uint64_t id) {
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(id));
@@ -333,10 +548,12 @@ class GrpcEtcdClient final : public EtcdClient {
   // One call to one endpoint: waits within `deadline` for a connection, then for the answer.
   template <typename Response, typename Rpc>
   static Result<Response> attempt(const Endpoint& ep, std::string_view operation, Deadline deadline,
-                                  Rpc&& rpc) {
+                                  const std::string& token, Rpc&& rpc) {
     grpc::ClientContext context;
     context.set_wait_for_ready(true);
     context.set_deadline(detail::ToGrpcDeadline(deadline));
+    // etcd's auth token (rpctypes.TokenFieldNameGRPC).
+    if (!token.empty()) context.AddMetadata("token", token);
     Response response;
     const grpc::Status status = rpc(ep, &context, &response);
     if (status.ok()) return response;
@@ -347,8 +564,10 @@ class GrpcEtcdClient final : public EtcdClient {
   template <typename Response, typename Rpc>
   Result<Response> call(const std::string& operation, const Resend& resend, Deadline deadline,
                         Rpc&& rpc) {
-    return over_endpoints<Response>(operation, resend, deadline, [&](const Endpoint& ep) {
-      return attempt<Response>(ep, operation, deadline, rpc);
+    return with_token<Response>(operation, resend, deadline, [&](const std::string& token) {
+      return over_endpoints<Response>(operation, resend, deadline, [&](const Endpoint& ep) {
+        return attempt<Response>(ep, operation, deadline, token, rpc);
+      });
     });
   }
 
@@ -394,6 +613,12 @@ class GrpcEtcdClient final : public EtcdClient {
   std::vector<std::unique_ptr<Endpoint>> endpoints_;
   // The endpoint that answered last: where the next call starts.
   std::atomic<std::size_t> preferred_{0};
+
+  const std::optional<Credentials> credentials_;
+  // Held while authenticating, so that concurrent calls wait for one token.
+  std::mutex token_mutex_;
+  // The token to send; "" when etcd's auth was off at the last try; unset before the first.
+  std::optional<std::string> token_;
 };
 
 }  // namespace

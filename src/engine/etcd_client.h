@@ -1,5 +1,5 @@
 // A small C++ face on etcd's v3 gRPC API (the generated client): KV, Txn, Watch, Lease,
-// Cluster and Maintenance, with a deadline on every call and errors as values.
+// Cluster, Maintenance and Auth, with a deadline on every call and errors as values.
 //
 // Threading: an EtcdClient is thread-safe; any thread may call any method at once. A
 // WatchStream is read by one thread; cancel() and request_progress() may come from any thread.
@@ -9,7 +9,9 @@
 // the leader changed, or that the request timed out inside Raft), compacted (the revision asked
 // for is gone), space_exceeded (etcd's NOSPACE alarm is raised: writes refused),
 // invalid_argument (etcd refused the request as malformed, e.g. a key twice in one Txn, too
-// many operations, a future revision), not_found (a lease or member that does not exist),
+// many operations, a future revision), not_found (a lease, member, user or role that does not
+// exist), already_exists (a user or role added twice), permission_denied (etcd's auth refused the
+// call: no or a wrong user, password or token, or a role without the permission),
 // internal (anything else etcd said; the message carries etcd's words). Every message names the
 // operation and the endpoint.
 //
@@ -20,6 +22,12 @@
 // engine_unavailable, until their deadline. A write (put, erase, txn, compact, lease and
 // membership changes) is never sent twice: engine_unavailable or timeout after sending means
 // its outcome is unknown.
+//
+// Auth: with ClientOptions::credentials the client authenticates (once, lazily, on the first
+// call) and sends etcd's token with every call and stream. When etcd answers that the token is
+// invalid or stale, the client authenticates again and sends the call again if it is one of the
+// calls above that may be repeated; a write then fails (permission_denied) and the next call
+// uses the new token.
 #pragma once
 
 #include <chrono>
@@ -201,6 +209,15 @@ struct TlsFiles {
   std::string key_pem;   // its private key, PEM text
 };
 
+// etcd's auth: a user name and its password (see EtcdClient::authenticate).
+struct Credentials {
+  std::string user;
+  std::string password;
+};
+
+// What a role may do with a key range.
+enum class Permission { read, write, readwrite };
+
 struct ClientOptions {
   // "host:port" of etcd client endpoints, the preferred (normally the node's own member)
   // first; see "Endpoints" at the top.
@@ -213,6 +230,8 @@ struct ClientOptions {
   // pings").
   std::chrono::milliseconds keepalive_time{10000};
   std::chrono::milliseconds keepalive_timeout{5000};
+  // etcd's auth (only when etcd has auth enabled; see "Auth" at the top). Unset: no token.
+  std::optional<Credentials> credentials{};
 };
 
 class EtcdClient {
@@ -269,6 +288,29 @@ class EtcdClient {
   // Moves Raft leadership to member `target` (used before stopping a leader). etcd accepts it
   // only from the leader: the call tries each endpoint until one serves the leader.
   virtual Status move_leader(std::uint64_t target, Deadline deadline) = 0;
+
+  // etcd's Auth service, for operators and tests (mishka's own security is mutual TLS; see
+  // docs/engine.md, "Auth"). auth_enable needs user "root" with role "root". All but
+  // authenticate and user_list are writes: never sent twice.
+  virtual Status auth_enable(Deadline deadline) = 0;
+  virtual Status auth_disable(Deadline deadline) = 0;
+  virtual Status user_add(const std::string& name, const std::string& password,
+                          Deadline deadline) = 0;
+  virtual Status user_delete(const std::string& name, Deadline deadline) = 0;
+  virtual Result<std::vector<std::string>> user_list(Deadline deadline) = 0;
+  virtual Status user_grant_role(const std::string& user, const std::string& role,
+                                 Deadline deadline) = 0;
+  virtual Status role_add(const std::string& role, Deadline deadline) = 0;
+  virtual Status role_delete(const std::string& role, Deadline deadline) = 0;
+  // Lets `role` read and/or write `key` (range_end as in RangeOptions).
+  virtual Status role_grant_permission(const std::string& role, const std::string& key,
+                                       const std::string& range_end, Permission permission,
+                                       Deadline deadline) = 0;
+  // Returns etcd's token for the user (what the client sends as gRPC metadata "token").
+  // permission_denied for a wrong user or password; internal "authentication is not enabled"
+  // when etcd's auth is off.
+  virtual Result<std::string> authenticate(const std::string& user, const std::string& password,
+                                           Deadline deadline) = 0;
 
   const std::vector<std::string>& endpoints() const { return endpoints_; }
 

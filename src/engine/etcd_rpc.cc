@@ -85,6 +85,7 @@ std::unique_ptr<Endpoint> MakeEndpoint(const std::string& address, const ClientO
   endpoint->lease = etcdserverpb::Lease::NewStub(endpoint->channel);
   endpoint->cluster = etcdserverpb::Cluster::NewStub(endpoint->channel);
   endpoint->maintenance = etcdserverpb::Maintenance::NewStub(endpoint->channel);
+  endpoint->auth = etcdserverpb::Auth::NewStub(endpoint->channel);
   return endpoint;
 }
 
@@ -133,6 +134,22 @@ Status MapGrpcError(const grpc::Status& status, std::string_view operation,
   if (Says(said, "required revision is a future revision")) {
     return error(StatusCode::invalid_argument, said);
   }
+  // Auth (rpctypes' ErrGRPC* texts). Without a token while auth is on, etcd 3.4 says "user name
+  // is empty"; a token it no longer knows is "invalid auth token".
+  if (Says(said, "etcdserver: permission denied") || Says(said, "etcdserver: user name is empty") ||
+      Says(said, "authentication failed, invalid user ID or password") ||
+      Says(said, "etcdserver: invalid auth token") ||
+      Says(said, "etcdserver: revision of auth store is old")) {
+    return error(StatusCode::permission_denied, said);
+  }
+  if (Says(said, "etcdserver: user name already exists") ||
+      Says(said, "etcdserver: role name already exists")) {
+    return error(StatusCode::already_exists, said);
+  }
+  if (Says(said, "etcdserver: user name not found") ||
+      Says(said, "etcdserver: role name not found")) {
+    return error(StatusCode::not_found, said);
+  }
   switch (status.error_code()) {
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       if (!connected)
@@ -151,6 +168,14 @@ Status MapGrpcError(const grpc::Status& status, std::string_view operation,
           StatusCode::internal,
           said + " (gRPC code " + std::to_string(static_cast<int>(status.error_code())) + ")");
   }
+}
+
+bool TokenRefused(const Status& status) {
+  const std::string& said = status.message();
+  return status.code() == StatusCode::permission_denied &&
+         (Says(said, "etcdserver: invalid auth token") ||
+          Says(said, "etcdserver: revision of auth store is old") ||
+          Says(said, "etcdserver: user name is empty"));
 }
 
 std::string Printable(std::string_view key) {

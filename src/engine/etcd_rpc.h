@@ -25,6 +25,7 @@ struct Endpoint {
   std::unique_ptr<etcdserverpb::Lease::Stub> lease;
   std::unique_ptr<etcdserverpb::Cluster::Stub> cluster;
   std::unique_ptr<etcdserverpb::Maintenance::Stub> maintenance;
+  std::unique_ptr<etcdserverpb::Auth::Stub> auth;
 };
 
 // Checks the options as EtcdClient::create documents.
@@ -52,8 +53,14 @@ Status CallError(StatusCode code, std::string_view operation, std::string_view e
 // A key for a message: quoted, non-printable bytes as \xNN, long keys cut short.
 std::string Printable(std::string_view key);
 
+// Whether a failed call's status says that etcd refused its auth token (gone, expired, from
+// before an auth change) or that it got none while auth is on: a new token may help.
+bool TokenRefused(const Status& status);
+
 // Opens a watch on `endpoint` and waits until etcd confirms it is created (or `deadline`).
+// `token`: etcd's auth token to send ("": none).
 Result<std::unique_ptr<WatchStream>> OpenWatch(const Endpoint& endpoint,
-                                               const WatchOptions& options, Deadline deadline);
+                                               const WatchOptions& options, Deadline deadline,
+                                               const std::string& token);
 
 }  // namespace mishka::engine::detail

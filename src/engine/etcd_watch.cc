@@ -40,8 +40,10 @@ class GrpcWatchStream final : public WatchStream {
   }
 
   // Starts the stream, asks for the watcher and waits until etcd confirms it (or `deadline`).
-  Status open(const WatchOptions& options, Deadline deadline) {
+  Status open(const WatchOptions& options, Deadline deadline, const std::string& token) {
     context_.set_wait_for_ready(true);
+    // etcd's auth token (rpctypes.TokenFieldNameGRPC).
+    if (!token.empty()) context_.AddMetadata("token", token);
     // etcd's "require leader" metadata (rpctypes.MetadataRequireLeaderKey).
     if (options.require_leader) context_.AddMetadata("hasleader", "true");
 
@@ -211,9 +213,10 @@ class GrpcWatchStream final : public WatchStream {
 }  // namespace
 
 Result<std::unique_ptr<WatchStream>> OpenWatch(const Endpoint& endpoint,
-                                               const WatchOptions& options, Deadline deadline) {
+                                               const WatchOptions& options, Deadline deadline,
+                                               const std::string& token) {
   auto stream = std::make_unique<GrpcWatchStream>(endpoint, options);
-  MISHKA_RETURN_IF_ERROR(stream->open(options, deadline));
+  MISHKA_RETURN_IF_ERROR(stream->open(options, deadline, token));
   return std::unique_ptr<WatchStream>(std::move(stream));
 }
 

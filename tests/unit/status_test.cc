@@ -31,6 +31,9 @@ TEST(StatusTest, CodeNamesAreStable) {
   EXPECT_EQ(status_code_name(StatusCode::node_name_mismatch), "node_name_mismatch");
   EXPECT_EQ(status_code_name(StatusCode::unsupported), "unsupported");
   EXPECT_EQ(status_code_name(StatusCode::internal), "internal");
+  EXPECT_EQ(status_code_name(StatusCode::compacted), "compacted");
+  EXPECT_EQ(status_code_name(StatusCode::space_exceeded), "space_exceeded");
+  EXPECT_EQ(status_code_name(StatusCode::permission_denied), "permission_denied");
 }
 
 TEST(StatusTest, CodeNumbersNeverChange) {
@@ -39,6 +42,8 @@ TEST(StatusTest, CodeNumbersNeverChange) {
   EXPECT_EQ(static_cast<int>(StatusCode::corrupt), 4);
   EXPECT_EQ(static_cast<int>(StatusCode::no_quorum), 8);
   EXPECT_EQ(static_cast<int>(StatusCode::internal), 12);
+  EXPECT_EQ(static_cast<int>(StatusCode::space_exceeded), 14);
+  EXPECT_EQ(static_cast<int>(StatusCode::permission_denied), 15);
 }
 
 TEST(StatusTest, UnknownCodeHasAName) {
