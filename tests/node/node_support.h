@@ -19,6 +19,7 @@
 #include "store/local_node.h"
 #include "support/file_checks.h"     // read_bytes, write_bytes, hash_tree
 #include "support/process_checks.h"  // etcd_binary, eventually, processes_mentioning, ...
+#include "support/watchdog.h"
 
 namespace mishka::test {
 
@@ -66,19 +67,5 @@ std::vector<std::string> missing_keys(store::LocalNode& node, const std::string&
 // Complete lines of a file (a last line without its newline is left out: a writer killed while
 // appending it).
 std::vector<std::string> complete_lines(const std::filesystem::path& path);
-
-// Aborts the process when not destroyed within `limit` (a hung test then fails loudly, and its
-// etcd children die with it through their parent-death signal).
-class Watchdog {
- public:
-  explicit Watchdog(std::chrono::milliseconds limit);
-  ~Watchdog();
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
 
 }  // namespace mishka::test

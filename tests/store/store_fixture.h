@@ -17,21 +17,9 @@
 #include "replica/replica.h"
 #include "store/store_open.h"
 #include "support/etcd_process.h"
+#include "support/watchdog.h"
 
 namespace mishka::test {
-
-// Aborts the process when not destroyed within `limit`.
-class Watchdog {
- public:
-  explicit Watchdog(std::chrono::milliseconds limit);
-  ~Watchdog();
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
 
 struct Node {
   std::string name;
