@@ -6,44 +6,6 @@
 namespace mishka::replica {
 namespace {
 
-constexpr std::size_t kBagDigestBytes = 16;
-
-std::string printable(std::string_view key) {
-  std::string out;
-  for (unsigned char c : key) {
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xf]);
-    }
-  }
-  return out;
-}
-
-Status bad_key(std::string_view key, const std::string& why) {
-  return corrupt("etcd key '" + printable(key) + "': " + why);
-}
-
-// A record key's remainder: the encoded table key, then for a bag record its digest.
-struct RecordKey {
-  Value key;
-  std::string_view digest;  // empty: a set record, or a bag key's marker
-};
-
-Result<RecordKey> parse_record_key(std::string_view etcd_key, std::string_view rest) {
-  std::size_t offset = 0;
-  auto key = decode_value_at(rest, offset);
-  if (!key.ok()) return bad_key(etcd_key, "undecodable record key: " + key.status().message());
-  std::string_view digest = rest.substr(offset);
-  if (!digest.empty() && digest.size() != kBagDigestBytes) {
-    return bad_key(etcd_key, "unexpected bytes after the record key");
-  }
-  return RecordKey{std::move(*key), digest};
-}
-
 bool digest_matches(const Record& record, std::string_view digest) {
   Sha256Digest d = Sha256::of(encode_record(record));
   return std::string_view(reinterpret_cast<const char*>(d.data()), kBagDigestBytes) == digest;
@@ -66,10 +28,11 @@ Status Applier::put(std::string_view key, std::string_view value) {
     case Keyspace::Parsed::Kind::schema: {
       auto decoded = decode_value(value);
       if (!decoded.ok())
-        return bad_key(key, "undecodable table spec: " + decoded.status().message());
+        return corrupt_key(key, "undecodable table spec: " + decoded.status().message());
       auto spec = table_spec_from_value(*decoded);
-      if (!spec.ok()) return bad_key(key, spec.status().message());
-      if (spec->name != parsed.table) return bad_key(key, "spec names table '" + spec->name + "'");
+      if (!spec.ok()) return corrupt_key(key, spec.status().message());
+      if (spec->name != parsed.table)
+        return corrupt_key(key, "spec names table '" + spec->name + "'");
       if (const store::Table* existing = catalog_.find(parsed.table)) {
         if (existing->spec() == *spec) return Status::Ok();
         // A table deleted and created again with another spec between two revisions we saw.
@@ -84,14 +47,14 @@ Status Applier::put(std::string_view key, std::string_view value) {
       if (!rk.ok()) return rk.status();
       const bool bag = table->spec().type == TableType::bag;
       if (bag && rk->digest.empty()) return Status::Ok();  // the key's marker
-      if (!bag && !rk->digest.empty()) return bad_key(key, "a bag record key in a set table");
+      if (!bag && !rk->digest.empty()) return corrupt_key(key, "a bag record key in a set table");
       auto record = decode_record(value);
-      if (!record.ok()) return bad_key(key, "undecodable record: " + record.status().message());
+      if (!record.ok()) return corrupt_key(key, "undecodable record: " + record.status().message());
       if (record->empty() || !((*record)[0] == rk->key)) {
-        return bad_key(key, "the record's key differs from the key it is stored under");
+        return corrupt_key(key, "the record's key differs from the key it is stored under");
       }
       Status written = table->write(std::move(*record));
-      if (!written.ok()) return bad_key(key, written.message());
+      if (!written.ok()) return corrupt_key(key, written.message());
       return Status::Ok();
     }
     default:

@@ -6,8 +6,6 @@
 namespace mishka::replica {
 namespace {
 
-constexpr std::size_t kBagDigestBytes = 16;
-
 bool consume(std::string_view& s, std::string_view prefix) {
   if (s.substr(0, prefix.size()) != prefix) return false;
   s.remove_prefix(prefix.size());
@@ -24,6 +22,34 @@ bool split_segment(std::string_view& s, std::string& segment) {
 }
 
 }  // namespace
+
+Status corrupt_key(std::string_view etcd_key, std::string_view why) {
+  std::string out = "etcd key '";
+  for (unsigned char c : etcd_key) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
+  }
+  return corrupt(out + "': " + std::string(why));
+}
+
+Result<RecordKey> parse_record_key(std::string_view etcd_key, std::string_view rest) {
+  std::size_t offset = 0;
+  auto key = decode_value_at(rest, offset);
+  if (!key.ok()) {
+    return corrupt_key(etcd_key, "undecodable record key: " + key.status().message());
+  }
+  std::string_view digest = rest.substr(offset);
+  if (!digest.empty() && digest.size() != kBagDigestBytes) {
+    return corrupt_key(etcd_key, "unexpected bytes after the record key");
+  }
+  return RecordKey{std::move(*key), digest};
+}
 
 std::string Keyspace::schema_key(std::string_view table) const {
   return schema_prefix() + std::string(table);
@@ -70,7 +96,8 @@ Keyspace::Parsed Keyspace::parse(std::string_view etcd_key) const {
     out.kind = Parsed::Kind::record;
     out.rest = s;
   } else if (consume(s, "l/")) {
-    if (!split_segment(s, out.node) || !split_segment(s, out.table)) return out;
+    // Parsed{}: a half-parsed key of no kind must not carry a node.
+    if (!split_segment(s, out.node) || !split_segment(s, out.table)) return Parsed{};
     out.kind = Parsed::Kind::record;
     out.rest = s;
   }

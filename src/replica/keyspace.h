@@ -12,6 +12,26 @@
 
 namespace mishka::replica {
 
+// A bag record's key ends with this many bytes of the SHA-256 of its encoded record.
+inline constexpr std::size_t kBagDigestBytes = 16;
+
+// What follows a table's prefix in a record key (docs/keyspace.md): the encoded table key, then
+// for a bag record its digest.
+struct RecordKey {
+  Value key;
+  std::string_view digest;  // empty: a set record, or a bag key's marker; else kBagDigestBytes
+};
+
+// Decodes `rest`, the part of `etcd_key` after its table prefix (Keyspace::Parsed::rest).
+// corrupt, naming `etcd_key`, when `rest` does not start with one well-formed encoded value or
+// the bytes after it are not a digest. The digest points into `rest`. Safe on any input: this is
+// what a fuzz target feeds with arbitrary bytes (tests/fuzz/fuzz_key_decode.cc).
+Result<RecordKey> parse_record_key(std::string_view etcd_key, std::string_view rest);
+
+// corrupt: "etcd key '<key>': <why>", the key written with every byte outside printable ASCII
+// (and the backslash) as \xNN, since keys hold binary encodings.
+Status corrupt_key(std::string_view etcd_key, std::string_view why);
+
 class Keyspace {
  public:
   // `root` is the cluster prefix, "/mishka/v1/" unless a test isolates itself under another.
@@ -32,7 +52,8 @@ class Keyspace {
   std::string bag_record_key(const TableSpec& spec, std::string_view node,
                              const Record& record) const;
 
-  // What an etcd key under root() is.
+  // What an etcd key under root() is. Never fails: a key of another layout, or with an empty
+  // table or node segment, is Kind::other.
   struct Parsed {
     enum class Kind { meta, schema, table_version, record, other };
     Kind kind = Kind::other;

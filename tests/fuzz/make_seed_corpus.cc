@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/codec.h"
+#include "replica/keyspace.h"
 #include "store/catalog.h"
 #include "store/snapshot.h"
 
@@ -55,6 +56,38 @@ mishka::store::Catalog sample_catalog() {
   return catalog;
 }
 
+// Every kind of key of docs/keyspace.md, and keys next to them that are not ours.
+std::vector<std::string> sample_keys() {
+  const mishka::replica::Keyspace keyspace;
+  mishka::TableSpec users;
+  users.name = "users";
+  mishka::TableSpec events;
+  events.name = "events";
+  events.type = mishka::TableType::bag;
+  mishka::TableSpec local = users;
+  local.name = "local.cache";
+  local.local_content = true;
+  const std::string node = "a@host:4370";
+
+  std::vector<std::string> keys = {
+      keyspace.meta_key(),
+      keyspace.write_marker_key(),
+      keyspace.schema_key("users"),
+      keyspace.table_version_key("users"),
+      keyspace.root() + "nodes/" + node,
+      keyspace.root() + "ps/mishka:plugin:mnesia/" + node,
+      keyspace.table_prefix(users, ""),
+  };
+  for (const Record& r : sample_records()) {
+    if (r.empty()) continue;
+    keys.push_back(keyspace.record_key(users, "", r.front()));
+    keys.push_back(keyspace.record_key(local, node, r.front()));
+    keys.push_back(keyspace.record_key(events, "", r.front()));
+    keys.push_back(keyspace.bag_record_key(events, "", r));
+  }
+  return keys;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -64,7 +97,8 @@ int main(int argc, char** argv) {
   }
   const fs::path root = argv[1];
   std::error_code ec;
-  for (const char* target : {"fuzz_value_decode", "fuzz_record_decode", "fuzz_snapshot_decode"}) {
+  for (const char* target :
+       {"fuzz_value_decode", "fuzz_record_decode", "fuzz_snapshot_decode", "fuzz_key_decode"}) {
     fs::create_directories(root / target, ec);
     if (ec) {
       std::fprintf(stderr, "cannot create %s: %s\n", (root / target).c_str(), ec.message().c_str());
@@ -79,6 +113,11 @@ int main(int argc, char** argv) {
     ok &= write_file(root / "fuzz_value_decode" / name, mishka::encode_record(r));
     if (!r.empty())
       ok &= write_file(root / "fuzz_value_decode" / (name + "k"), mishka::encode_value(r.front()));
+  }
+
+  n = 0;
+  for (const std::string& key : sample_keys()) {
+    ok &= write_file(root / "fuzz_key_decode" / ("key" + std::to_string(n++)), key);
   }
 
   const std::string full = mishka::store::encode_snapshot(sample_catalog(), 7);
