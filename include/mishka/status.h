@@ -28,6 +28,7 @@ enum class StatusCode : std::uint8_t {
   compacted = 13,           // the engine's history no longer holds the revision asked for
   space_exceeded = 14,      // the engine's space quota is exhausted: writes refused until freed
   permission_denied = 15,   // the engine's auth refused the caller (user, password or role)
+  removed = 16,             // an operator removed this node from its cluster
 };
 
 // The stable lower-case name of a code, e.g. "no_quorum".

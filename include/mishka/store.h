@@ -49,7 +49,22 @@ struct StoreOptions {
 
 // Options of table operations and dirty writes.
 struct WriteOptions {
-  // Bounds the whole call: sending, etcd's commit and the local apply.
+  // Bounds the whole call: sending, etcd's commit and the local apply. When the deadline
+  // passes while etcd has the commit, the call waits up to one more second for etcd's verdict:
+  // no_quorum (the write was refused unproposed: it did not happen) or timeout (its outcome is
+  // unknown).
+  std::chrono::milliseconds timeout{10000};
+};
+
+// Options of reads outside transactions.
+struct ReadOptions {
+  // false: read this node's replica as it is (no etcd round trip; may lag writes committed on
+  // other nodes by the time their watch events take to arrive). true: first catch the replica
+  // up with every write committed anywhere in the cluster before the call began (one
+  // linearizable etcd read, then a wait for the replica), so the read is linearizable; it then
+  // fails as writes do when there is no quorum (no_quorum, timeout).
+  bool consistent = false;
+  // Bounds a consistent read's catching up.
   std::chrono::milliseconds timeout{10000};
 };
 
@@ -60,6 +75,11 @@ struct TransactionOptions {
   int max_retries = 10;
   // Bounds the whole call, every attempt included.
   std::chrono::milliseconds timeout{10000};
+  // Before the first attempt, catch this node's replica up with every write committed anywhere
+  // before the call (as ReadOptions::consistent). A read-only transaction then sees the latest
+  // committed state (linearizable); a read-write one already has its reads checked at commit,
+  // and gains fewer retries.
+  bool consistent = false;
 };
 
 // Counters since the store was opened (for health, benchmarks and tests).
@@ -103,10 +123,13 @@ class Store {
   // Removes the record equal to `record` (all attributes), if this node's replica has it.
   Status dirty_delete_object(std::string_view table, const Record& record,
                              const WriteOptions& options = {});
-  // Every record under `key` in this node's replica (no etcd round trip; may lag writes made
-  // on other nodes until the replica applied them). Never blocks on etcd. not_found for an
-  // unknown table; an absent key gives an empty vector.
-  Result<std::vector<RecordRef>> dirty_read(std::string_view table, const Value& key) const;
+  // Every record under `key` in this node's replica. By default no etcd round trip: it may lag
+  // writes made on other nodes until the replica applied them, and never blocks on etcd; with
+  // options.consistent it first catches up (ReadOptions). not_found for an unknown table; an
+  // absent key gives an empty vector; a consistent read adds the errors of catching up
+  // (no_quorum, timeout, engine_unavailable).
+  Result<std::vector<RecordRef>> dirty_read(std::string_view table, const Value& key,
+                                            const ReadOptions& options = {}) const;
 
   // Runs `fn` as an optimistic transaction (docs/store.md): fn reads this node's replica and
   // stages writes on the Transaction it is given; when it returns ok, the writes are committed

@@ -42,6 +42,8 @@ std::string_view status_code_name(StatusCode code) {
       return "space_exceeded";
     case StatusCode::permission_denied:
       return "permission_denied";
+    case StatusCode::removed:
+      return "removed";
   }
   // A number that is not one of the codes above, e.g. read from a newer peer.
   return "unknown";

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <random>
 #include <string_view>
 #include <thread>
 #include <utility>
@@ -234,22 +235,35 @@ ExitInfo ChildProcess::stop(std::chrono::milliseconds grace) {
 }
 
 Result<std::vector<std::uint16_t>> pick_free_loopback_ports(std::size_t count) {
-  std::deque<Fd> held;  // kept open until every port is picked, so the kernel cannot repeat one
+  // Ports below the kernel's ephemeral range (32768-60999 by default): a port handed out there
+  // may be taken by any outgoing connection on the machine while its node is down between two
+  // starts, and the restart then fails with "address already in use".
+  constexpr unsigned kLow = 12000;
+  constexpr unsigned kHigh = 32000;
+  constexpr int kAttempts = 2000;
+  std::deque<Fd> held;  // kept open until every port is picked, so none is picked twice
   std::vector<std::uint16_t> ports;
   ports.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) {
+  std::random_device seed;
+  std::minstd_rand rng(seed());
+  for (int attempt = 0; ports.size() < count && attempt < kAttempts; ++attempt) {
+    const auto port = static_cast<std::uint16_t>(kLow + rng() % (kHigh - kLow));
     Fd& fd = held.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (fd.get() < 0) return io_error("pick port: socket: " + errno_text(errno));
     sockaddr_in addr = {};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof(addr);
-    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      return io_error("pick port: bind 127.0.0.1:0: " + errno_text(errno));
+    addr.sin_port = htons(port);
+    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
+      held.pop_back();
+      continue;
     }
-    ports.push_back(ntohs(addr.sin_port));
+    ports.push_back(port);
+  }
+  if (ports.size() < count) {
+    return io_error("pick port: found only " + std::to_string(ports.size()) + " of " +
+                    std::to_string(count) + " free loopback ports in [" + std::to_string(kLow) +
+                    ", " + std::to_string(kHigh) + ")");
   }
   return ports;
 }

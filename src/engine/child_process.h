@@ -93,9 +93,10 @@ class ChildProcess {
   std::optional<ExitInfo> exit_;
 };
 
-// `count` distinct TCP ports on 127.0.0.1 that were free a moment ago: the kernel's picks for
-// port 0, all held open together so they differ. Another process may still take one before the
-// caller binds it, so callers retry with fresh ports when the bind fails.
+// `count` distinct TCP ports on 127.0.0.1 that were free a moment ago, drawn at random below the
+// kernel's ephemeral range (so that outgoing connections do not take them while a node is down
+// between two starts), all held open together so they differ. Another process may still take one
+// before the caller binds it, so callers retry with fresh ports when the bind fails.
 Result<std::vector<std::uint16_t>> pick_free_loopback_ports(std::size_t count);
 
 // The last `max_lines` lines of a text file; a note in place of the text if it cannot be read.

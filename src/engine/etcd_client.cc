@@ -41,6 +41,28 @@ bool ResendIfUnavailable(const Status& status) {
 bool NeverResend(const Status&) {
   return false;
 }
+
+// What etcd answers, before proposing anything, to a request carrying kRequireLeader when its
+// member has no leader (etcd's gRPC interceptor, rpctypes.ErrGRPCNoLeader).
+constexpr std::string_view kNoLeaderRefusal = "etcdserver: no leader";
+bool RefusedForNoLeader(const Status& status) {
+  return status.code() == StatusCode::no_quorum &&
+         status.message().find(kNoLeaderRefusal) != std::string::npos;
+}
+// A write refused for want of a leader was never proposed, so it may go to another member (or
+// to the same one once it has a leader again): that is how a node whose member is cut off
+// from the majority keeps writing through the members that are not, and how writes ride out
+// an election instead of failing.
+bool ResendIfNoLeader(const Status& status) {
+  return RefusedForNoLeader(status);
+}
+
+// gRPC metadata that makes etcd refuse a request at once, unproposed, when the member that
+// receives it has no leader, instead of holding it until etcd's own request timeout (about
+// 7 s) and answering "request timed out" with the outcome unknown.
+void RequireLeader(grpc::ClientContext* context) {
+  context->AddMetadata("hasleader", "true");
+}
 // A call that may be sent again after a broken connection may also be sent again after etcd
 // refused its auth token: both times etcd may or may not have seen it, and it does no harm.
 bool SafeToResend(const Resend& resend) {
@@ -74,8 +96,13 @@ class GrpcEtcdClient final : public EtcdClient {
                             Deadline deadline) override {
     const etcdserverpb::RangeRequest request = ToProto(key, options);
     auto response = call<etcdserverpb::RangeResponse>(
-        "range of " + Printable(key), ResendIfUnavailable, deadline,
+        "range of " + Printable(key),
+        [](const Status& status) {
+          return ResendIfUnavailable(status) || ResendIfNoLeader(status);
+        },
+        deadline,
         [&](const Endpoint& ep, grpc::ClientContext* context, etcdserverpb::RangeResponse* out) {
+          if (!options.serializable) RequireLeader(context);
           return ep.kv->Range(context, request, out);
         });
     if (!response.ok()) return response.status();
@@ -89,8 +116,9 @@ class GrpcEtcdClient final : public EtcdClient {
     request.set_value(value);
     request.set_lease(lease);
     auto response = call<etcdserverpb::PutResponse>(
-        "put of " + Printable(key), NeverResend, deadline,
+        "put of " + Printable(key), ResendIfNoLeader, deadline,
         [&](const Endpoint& ep, grpc::ClientContext* context, etcdserverpb::PutResponse* out) {
+          RequireLeader(context);
           return ep.kv->Put(context, request, out);
         });
     if (!response.ok()) return response.status();
@@ -103,9 +131,10 @@ class GrpcEtcdClient final : public EtcdClient {
     request.set_key(key);
     request.set_range_end(range_end);
     auto response = call<etcdserverpb::DeleteRangeResponse>(
-        "erase of " + Printable(key), NeverResend, deadline,
+        "erase of " + Printable(key), ResendIfNoLeader, deadline,
         [&](const Endpoint& ep, grpc::ClientContext* context,
             etcdserverpb::DeleteRangeResponse* out) {
+          RequireLeader(context);
           return ep.kv->DeleteRange(context, request, out);
         });
     if (!response.ok()) return response.status();
@@ -118,8 +147,9 @@ class GrpcEtcdClient final : public EtcdClient {
                                   " compares, " + std::to_string(request.success.size()) + "/" +
                                   std::to_string(request.failure.size()) + " operations";
     auto response = call<etcdserverpb::TxnResponse>(
-        operation, NeverResend, deadline,
+        operation, ResendIfNoLeader, deadline,
         [&](const Endpoint& ep, grpc::ClientContext* context, etcdserverpb::TxnResponse* out) {
+          RequireLeader(context);
           return ep.kv->Txn(context, proto, out);
         });
     if (!response.ok()) return response.status();
@@ -581,6 +611,7 @@ class GrpcEtcdClient final : public EtcdClient {
     const std::size_t count = endpoints_.size();
     const std::size_t first = preferred_.load(std::memory_order_relaxed);
     Status last_error;
+    std::optional<Status> no_leader;
     for (std::size_t tries = 0;; ++tries) {
       const std::size_t index = (first + tries) % count;
       const Endpoint& ep = *endpoints_[index];
@@ -603,7 +634,14 @@ class GrpcEtcdClient final : public EtcdClient {
         return result;
       }
       last_error = result.status();
+      if (RefusedForNoLeader(last_error)) no_leader = last_error;
       if (!resend(last_error) || deadline.expired()) break;
+    }
+    // A member that answered "no leader" says more about the cluster than another member that
+    // could not be reached in the time left: the caller learns that there is no quorum.
+    if (no_leader && !RefusedForNoLeader(last_error)) {
+      return Status(StatusCode::no_quorum,
+                    no_leader->message() + "; then " + last_error.to_string());
     }
     return last_error;
   }

@@ -23,6 +23,13 @@
 // membership changes) is never sent twice: engine_unavailable or timeout after sending means
 // its outcome is unknown.
 //
+// Leader: put, erase, txn and linearizable ranges ask etcd to refuse them at once when the
+// receiving member has no leader (gRPC metadata "hasleader"). Such a refusal means etcd never
+// proposed the request, so the call goes on to the next endpoint, round after round, until
+// its deadline; if the deadline passes, the call fails with no_quorum (even when the last
+// endpoint tried was unreachable). This is how a node cut off from the majority answers
+// no_quorum within the caller's deadline, and how writes ride out an election.
+//
 // Auth: with ClientOptions::credentials the client authenticates (once, lazily, on the first
 // call) and sends etcd's token with every call and stream. When etcd answers that the token is
 // invalid or stale, the client authenticates again and sends the call again if it is one of the

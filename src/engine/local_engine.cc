@@ -3,10 +3,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <random>
 #include <system_error>
 #include <utility>
 
 #include "engine/deadline.h"
+#include "engine/join.h"
+#include "engine/node_name.h"
+#include "engine/tls_material.h"
 
 namespace mishka::engine {
 namespace {
@@ -36,12 +40,6 @@ std::string flag_name(const std::string& arg) {
                     arg.find('=') == std::string::npos ? std::string::npos : arg.find('=') - begin);
 }
 
-std::string hex_id(std::uint64_t id) {
-  char hex[19];
-  std::snprintf(hex, sizeof hex, "0x%016llx", static_cast<unsigned long long>(id));
-  return hex;
-}
-
 Status validate(const LocalEngineConfig& c) {
   auto bad = [](const std::string& what) { return invalid_argument("local engine: " + what); };
   if (c.node_name.empty() || c.node_name.size() > kMaxNodeNameBytes) {
@@ -62,6 +60,24 @@ Status validate(const LocalEngineConfig& c) {
     }
   }
   if (c.call_timeout <= milliseconds(0)) return bad("call_timeout must be positive");
+  for (const std::string& peer : c.peers) {
+    Result<NodeName> parsed = parse_node_name(peer);
+    if (!parsed.ok()) return bad("peers: " + parsed.status().message());
+    if (peer == c.node_name) return bad("peers lists the node itself (" + peer + ")");
+  }
+  if (c.target_voters < 1 || c.target_voters > 7) {
+    return bad("target_voters must be 1..7, not " + std::to_string(c.target_voters));
+  }
+  if (c.join_timeout <= milliseconds(0)) return bad("join_timeout must be positive");
+  if (c.cluster_prefix.empty() || c.cluster_prefix.back() != '/') {
+    return bad("cluster_prefix must end with '/'");
+  }
+  if (c.tls.has_value() != c.member_tls.has_value()) {
+    return bad("tls and member_tls go together (the same material as PEM texts and as files)");
+  }
+  if (c.member_tls && c.metrics_port == 0) {
+    return bad("metrics_port must be set with TLS (etcd's health probe listener)");
+  }
   const MaintenanceOptions& m = c.maintenance;
   if (m.interval < milliseconds(0)) return bad("maintenance.interval is negative");
   if (m.retention_revisions < 0) return bad("maintenance.retention_revisions is negative");
@@ -101,7 +117,43 @@ LogLevel level_of(MemberEvent::Kind kind) {
   }
 }
 
+// A fresh --initial-cluster-token for a bootstrap. etcd derives member and cluster ids from
+// the peer URLs and this token, so a seed that is wiped and bootstraps again on the same
+// address must use a new token, or it would get its old cluster id back and look like the
+// cluster its former peers still run.
+std::string fresh_cluster_token() {
+  std::random_device random;
+  char token[40];
+  std::snprintf(token, sizeof token, "mishka-%08x%08x%08x", random(), random(), random());
+  return token;
+}
+
+// The "host:port" gRPC endpoints of etcd client URLs ("https://127.0.0.1:4370").
+std::vector<std::string> endpoints_of(const std::vector<Member>& members) {
+  std::vector<std::string> out;
+  for (const Member& m : members) {
+    for (const std::string& url : m.client_urls) {
+      const std::size_t scheme = url.find("://");
+      std::string endpoint = scheme == std::string::npos ? url : url.substr(scheme + 3);
+      if (std::find(out.begin(), out.end(), endpoint) == out.end()) out.push_back(endpoint);
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+const char* node_role_name(NodeRole role) {
+  switch (role) {
+    case NodeRole::voter:
+      return "voter";
+    case NodeRole::learner:
+      return "learner";
+    case NodeRole::replica:
+      return "replica";
+  }
+  return "unknown";
+}
 
 LocalEngine::LocalEngine(LocalEngineConfig config) : config_(std::move(config)) {}
 
@@ -117,6 +169,7 @@ Result<std::unique_ptr<LocalEngine>> LocalEngine::open(LocalEngineConfig config)
     engine->stop();
     return started;
   }
+  engine->start_threads();
   return engine;
 }
 
@@ -149,26 +202,49 @@ Status LocalEngine::start() {
     return corrupt("directory " + dir + " has etcd data in " + data_dir + " but no identity file " +
                    id_path + ": whose data it is cannot be told; refusing to start");
   }
-  if (stored && stored->cluster_id != 0 && !has_data) {
-    return corrupt("identity file " + id_path + " records member " + hex_id(stored->member_id) +
-                   " of cluster " + hex_id(stored->cluster_id) + ", but its etcd data " + data_dir +
+  if (stored && stored->cluster_id != 0 && stored->member_id != 0 && !has_data) {
+    return corrupt("identity file " + id_path + " records member " +
+                   hex_member_id(stored->member_id) + " of cluster " +
+                   hex_member_id(stored->cluster_id) + ", but its etcd data " + data_dir +
                    "/member is missing; refusing to bootstrap a new cluster over it");
   }
 
-  MemberConfig mc;
-  mc.etcd_binary = config_.etcd_binary;
-  mc.data_dir = dir + "/etcd";
-  mc.name = config_.node_name;
-  mc.host = config_.host;
-  mc.client_port = config_.client_port;
-  mc.peer_port = config_.peer_port;
-  mc.extra_args.push_back(kQuotaFlag + "=" + std::to_string(config_.quota_backend_bytes));
-  mc.extra_args.insert(mc.extra_args.end(), config_.extra_etcd_args.begin(),
-                       config_.extra_etcd_args.end());
-  mc.ready_timeout = config_.ready_timeout;
-  mc.restart_backoff_min = config_.restart_backoff_min;
-  mc.restart_backoff_max = config_.restart_backoff_max;
-  mc.stop_grace = config_.stop_grace;
+  std::vector<std::string> peer_endpoints;
+  for (const std::string& peer : config_.peers) {
+    peer_endpoints.push_back(parse_node_name(peer).value().client_endpoint());
+  }
+  const bool complete = stored && stored->cluster_id != 0;
+  if (complete && stored->member_id == 0) {
+    identity_ = *stored;
+    return open_replica(peer_endpoints);
+  }
+
+  MemberConfig mc = member_config();
+
+  if (!complete && !config_.peers.empty()) {
+    if (!dir_exists) {
+      fs::create_directories(dir, error);
+      if (error) return io_error("cannot create " + dir + ": " + error.message());
+      fs::permissions(dir, fs::perms::owner_all, error);
+      if (error) return io_error("cannot set the mode of " + dir + ": " + error.message());
+    }
+    if (has_data) {
+      // The identity says the join never completed, so this data belongs to a learner that
+      // the cluster no longer counts on (the next join removes it from the membership).
+      log(LogLevel::warning, "wiping " + data_dir + ", left by a join that did not complete");
+      fs::remove_all(data_dir, error);
+      if (error) return io_error("cannot remove " + data_dir + ": " + error.message());
+    }
+    identity_ = stored ? *stored
+                       : Identity{.node_name = config_.node_name,
+                                  .member_id = 0,
+                                  .cluster_id = 0,
+                                  .created_unix_ms = unix_ms_now()};
+    MISHKA_RETURN_IF_ERROR(write_identity(dir, identity_));
+    return join_cluster(peer_endpoints);
+  }
+
+  if (!complete) mc.initial_cluster_token = fresh_cluster_token();
   // Validates the member's fields before it creates <mnesia_dir>/etcd (and mnesia_dir).
   Result<std::unique_ptr<EtcdMember>> member =
       EtcdMember::create(std::move(mc), [this](const MemberEvent& e) { on_member_event(e); });
@@ -191,17 +267,17 @@ Status LocalEngine::start() {
     MISHKA_RETURN_IF_ERROR(write_identity(dir, identity_));
   }
   const bool first_start = identity_.cluster_id == 0;
+  if (!first_start && !peer_endpoints.empty()) MISHKA_RETURN_IF_ERROR(check_peers(peer_endpoints));
   log(LogLevel::info,
       std::string(first_start ? "bootstrapping a one-member cluster" : "reusing its etcd data") +
           " in " + dir);
 
   MISHKA_RETURN_IF_ERROR(member_->start());
 
-  ClientOptions options;
-  options.endpoints = {member_->client_endpoint()};
-  Result<std::unique_ptr<EtcdClient>> client = EtcdClient::create(options);
-  if (!client.ok()) return client.status();
-  client_ = std::move(client).value();
+  Result<std::unique_ptr<EtcdClient>> own =
+      EtcdClient::create(client_options({member_->client_endpoint()}));
+  if (!own.ok()) return own.status();
+  client_ = std::move(own).value();
 
   Result<EndpointStatus> status =
       client_->status(member_->client_endpoint(), Deadline::after(config_.call_timeout));
@@ -212,21 +288,366 @@ Status LocalEngine::start() {
     identity_.member_id = member_id;
     identity_.cluster_id = cluster_id;
     MISHKA_RETURN_IF_ERROR(write_identity(dir, identity_));
-    log(LogLevel::info, "bootstrapped cluster " + hex_id(cluster_id) + " with member " +
-                            hex_id(member_id) + "; recorded in " + id_path);
+    log(LogLevel::info, "bootstrapped cluster " + hex_member_id(cluster_id) + " with member " +
+                            hex_member_id(member_id) + "; recorded in " + id_path);
   } else if (cluster_id != identity_.cluster_id || member_id != identity_.member_id) {
     return corrupt("directory " + dir + ": etcd data in " + data_dir + " is member " +
-                   hex_id(member_id) + " of cluster " + hex_id(cluster_id) +
+                   hex_member_id(member_id) + " of cluster " + hex_member_id(cluster_id) +
                    ", but identity file " + id_path + " records member " +
-                   hex_id(identity_.member_id) + " of cluster " + hex_id(identity_.cluster_id));
+                   hex_member_id(identity_.member_id) + " of cluster " +
+                   hex_member_id(identity_.cluster_id));
   } else {
-    log(LogLevel::info,
-        "member " + hex_id(member_id) + " of cluster " + hex_id(cluster_id) + " is serving");
+    log(LogLevel::info, "member " + hex_member_id(member_id) + " of cluster " +
+                            hex_member_id(cluster_id) + " is serving");
   }
 
-  if (config_.maintenance.interval > milliseconds(0)) {
+  Result<std::vector<Member>> members = client_->member_list(Deadline::after(config_.call_timeout));
+  if (!members.ok()) return members.status().with_context("listing the cluster's members");
+  return connect_client(*members);
+}
+
+ClientOptions LocalEngine::client_options(std::vector<std::string> endpoints) const {
+  ClientOptions options;
+  options.endpoints = std::move(endpoints);
+  options.tls = config_.tls;
+  return options;
+}
+
+Status LocalEngine::connect_client(const std::vector<Member>& members) {
+  std::vector<std::string> endpoints;
+  if (member_) endpoints.push_back(member_->client_endpoint());
+  for (const std::string& endpoint : endpoints_of(members)) {
+    if (std::find(endpoints.begin(), endpoints.end(), endpoint) == endpoints.end()) {
+      endpoints.push_back(endpoint);
+    }
+  }
+  if (endpoints.empty()) {
+    return Status(
+        StatusCode::engine_unavailable,
+        "no member of cluster " + hex_member_id(identity_.cluster_id) + " advertises a client URL");
+  }
+  Result<std::unique_ptr<EtcdClient>> client = EtcdClient::create(client_options(endpoints));
+  if (!client.ok()) return client.status();
+  client_ = std::move(client).value();
+  return Status::Ok();
+}
+
+Status LocalEngine::check_peers(const std::vector<std::string>& peer_endpoints) {
+  for (std::size_t i = 0; i < peer_endpoints.size(); ++i) {
+    Result<std::unique_ptr<EtcdClient>> client =
+        EtcdClient::create(client_options({peer_endpoints[i]}));
+    if (!client.ok()) continue;
+    Result<EndpointStatus> status =
+        (*client)->status(peer_endpoints[i], Deadline::after(config_.call_timeout));
+    if (!status.ok()) {
+      log(LogLevel::info, "configured peer " + config_.peers[i] +
+                              " did not answer: " + status.status().to_string());
+      continue;
+    }
+    if (identity_.cluster_id == 0) continue;
+    if (status->header.cluster_id == identity_.cluster_id) {
+      // A peer of this node's own cluster: was this node removed while it was away?
+      Result<RangeResult> tombstone = (*client)->range(
+          removed_key(config_.node_name), RangeOptions{}, Deadline::after(config_.call_timeout));
+      if (tombstone.ok() && !tombstone->kvs.empty()) {
+        removed_.store(true);
+        return Status(StatusCode::removed,
+                      "node " + config_.node_name + " was removed from cluster " +
+                          hex_member_id(identity_.cluster_id) + " (" + tombstone->kvs[0].value +
+                          ", as peer " + config_.peers[i] + " says); its directory " +
+                          config_.mnesia_dir + " is kept untouched: wipe it to join again");
+      }
+      continue;
+    }
+    ClusterMismatch mismatch{
+        .peer = config_.peers[i],
+        .local_cluster = identity_.cluster_id,
+        .peer_cluster = status->header.cluster_id,
+        .context = "configured peer " + config_.peers[i] + " belongs to cluster " +
+                   hex_member_id(status->header.cluster_id) + ", this node to cluster " +
+                   hex_member_id(identity_.cluster_id)};
+    log(LogLevel::critical, "cluster mismatch: " + mismatch.context +
+                                "; no data is exchanged with it (two seeds bootstrapped apart, "
+                                "a wiped directory, or a removed node come back)");
+    if (config_.mismatch_listener) config_.mismatch_listener(mismatch);
+  }
+  return Status::Ok();
+}
+
+Status LocalEngine::open_replica(const std::vector<std::string>& peer_endpoints) {
+  role_ = NodeRole::replica;
+  if (peer_endpoints.empty()) {
+    return invalid_argument("directory " + config_.mnesia_dir + " belongs to replica node " +
+                            identity_.node_name + " of cluster " +
+                            hex_member_id(identity_.cluster_id) +
+                            ", which needs its peers configured to reach the cluster");
+  }
+  MISHKA_RETURN_IF_ERROR(check_peers(peer_endpoints));
+  Result<std::unique_ptr<EtcdClient>> peers = EtcdClient::create(client_options(peer_endpoints));
+  if (!peers.ok()) return peers.status();
+  Result<RangeResult> probe = (*peers)->range(config_.cluster_prefix + "join", RangeOptions{},
+                                              Deadline::after(config_.call_timeout));
+  if (!probe.ok()) return probe.status().with_context("replica node: reaching the cluster");
+  if (probe->header.cluster_id != identity_.cluster_id) {
+    return Status(StatusCode::engine_unavailable,
+                  "replica node: the reachable peers belong to cluster " +
+                      hex_member_id(probe->header.cluster_id) + ", not to cluster " +
+                      hex_member_id(identity_.cluster_id) + " recorded in " +
+                      identity_path(config_.mnesia_dir));
+  }
+  Result<std::vector<Member>> members =
+      (*peers)->member_list(Deadline::after(config_.call_timeout));
+  if (!members.ok()) return members.status().with_context("replica node: listing the members");
+  log(LogLevel::info,
+      "replica of cluster " + hex_member_id(identity_.cluster_id) + " (no etcd member of its own)");
+  return connect_client(*members);
+}
+
+MemberConfig LocalEngine::member_config() const {
+  MemberConfig mc;
+  mc.etcd_binary = config_.etcd_binary;
+  mc.data_dir = config_.mnesia_dir + "/etcd";
+  mc.name = config_.node_name;
+  mc.host = config_.host;
+  mc.client_port = config_.client_port;
+  mc.peer_port = config_.peer_port;
+  mc.tls = config_.member_tls;
+  mc.metrics_port = config_.metrics_port;
+  mc.extra_args.push_back(kQuotaFlag + "=" + std::to_string(config_.quota_backend_bytes));
+  mc.extra_args.insert(mc.extra_args.end(), config_.extra_etcd_args.begin(),
+                       config_.extra_etcd_args.end());
+  mc.ready_timeout = config_.ready_timeout;
+  mc.restart_backoff_min = config_.restart_backoff_min;
+  mc.restart_backoff_max = config_.restart_backoff_max;
+  mc.stop_grace = config_.stop_grace;
+  return mc;
+}
+
+JoinRequest LocalEngine::join_request() {
+  return JoinRequest{
+      .node_name = config_.node_name,
+      .peer_url = std::string(config_.member_tls ? "https://" : "http://") + config_.host + ":" +
+                  std::to_string(config_.peer_port),
+      .lock_key = config_.cluster_prefix + "join",
+      .removed_key = removed_key(config_.node_name),
+      .target_voters = config_.target_voters,
+      .lock_ttl_seconds = 10,
+      .log = [this](LogLevel level, std::string_view line) { log(level, std::string(line)); }};
+}
+
+Status LocalEngine::run_learner(ClusterJoin& join, Deadline deadline) {
+  const JoinPlan& plan = join.plan();
+  role_ = NodeRole::learner;
+  MemberConfig mc = member_config();
+  mc.initial_cluster = plan.initial_cluster;
+  mc.join_existing = true;
+  Status started = [&]() -> Status {
+    Result<std::unique_ptr<EtcdMember>> member =
+        EtcdMember::create(std::move(mc), [this](const MemberEvent& e) { on_member_event(e); });
+    if (!member.ok()) return member.status();
+    member_ = std::move(member).value();
+    MISHKA_RETURN_IF_ERROR(member_->start());
+    return join.promote(deadline);
+  }();
+  if (!started.ok()) {
+    if (member_) member_->stop();
+    join.abandon(Deadline::after(config_.call_timeout));
+    std::error_code error;
+    std::filesystem::remove_all(config_.mnesia_dir + "/etcd/data", error);
+    return started.with_context("joining cluster " + hex_member_id(plan.cluster_id));
+  }
+  role_ = NodeRole::voter;
+  identity_.member_id = plan.member_id;
+  identity_.cluster_id = plan.cluster_id;
+  MISHKA_RETURN_IF_ERROR(write_identity(config_.mnesia_dir, identity_));
+  log(LogLevel::info, "joined cluster " + hex_member_id(plan.cluster_id) + " as voter " +
+                          hex_member_id(plan.member_id));
+  return Status::Ok();
+}
+
+Status LocalEngine::join_cluster(const std::vector<std::string>& peer_endpoints) {
+  const Deadline deadline = Deadline::after(config_.join_timeout);
+  Result<std::unique_ptr<EtcdClient>> peers = EtcdClient::create(client_options(peer_endpoints));
+  if (!peers.ok()) return peers.status();
+  Result<std::unique_ptr<ClusterJoin>> join = ClusterJoin::begin(**peers, join_request(), deadline);
+  if (!join.ok()) return explain_unreachable_peers(join.status());
+  const JoinPlan& plan = (*join)->plan();
+  if (plan.as_replica) {
+    role_ = NodeRole::replica;
+    identity_.member_id = 0;
+    identity_.cluster_id = plan.cluster_id;
+    MISHKA_RETURN_IF_ERROR(write_identity(config_.mnesia_dir, identity_));
+    log(LogLevel::info, "joined cluster " + hex_member_id(plan.cluster_id) +
+                            " as a replica (no etcd member of its own)");
+    return connect_client(plan.members);
+  }
+  MISHKA_RETURN_IF_ERROR(run_learner(**join, deadline));
+  Result<std::vector<Member>> members =
+      (*peers)->member_list(Deadline::after(config_.call_timeout));
+  if (!members.ok()) return members.status().with_context("listing the cluster's members");
+  return connect_client(*members);
+}
+
+Status LocalEngine::explain_unreachable_peers(const Status& failure) const {
+  const bool unreachable =
+      failure.code() == StatusCode::engine_unavailable || failure.code() == StatusCode::timeout;
+  if (!unreachable || !config_.tls) return failure;
+  // gRPC says little more than "unavailable" when a TLS handshake fails; a probe of our own
+  // tells a wrong cookie (or CA) from a peer that is simply down.
+  std::string verdicts;
+  for (const std::string& peer : config_.peers) {
+    const NodeName name = parse_node_name(peer).value();
+    Result<PeerTlsCheck> check =
+        probe_peer_tls(name.host, name.port, *config_.tls, Deadline::after(milliseconds(2000)));
+    if (!check.ok() || check->verdict == PeerTlsVerdict::trusted) continue;
+    const bool wrong_cookie = check->verdict == PeerTlsVerdict::untrusted_peer ||
+                              check->verdict == PeerTlsVerdict::rejected_by_peer;
+    log(wrong_cookie ? LogLevel::error : LogLevel::info,
+        "peer " + peer + ": " + check->detail +
+            (wrong_cookie ? " -- this node's cookie (or CA) differs from the cluster's: it "
+                            "cannot join, read or write until it holds the same one"
+                          : ""));
+    verdicts += "; " + peer + ": " + peer_tls_verdict_name(check->verdict);
+  }
+  return verdicts.empty() ? failure : failure.with_context("TLS" + verdicts);
+}
+
+std::string LocalEngine::removed_key(const std::string& node_name) const {
+  return config_.cluster_prefix + "removed/" + node_name;
+}
+
+void LocalEngine::start_threads() {
+  if (member_ && config_.maintenance.interval > milliseconds(0)) {
     thread_ = std::thread([this] { maintenance_loop(); });
   }
+  if (config_.membership_interval > milliseconds(0)) {
+    membership_thread_ = std::thread([this] { membership_loop(); });
+  }
+}
+
+void LocalEngine::membership_loop() {
+  std::string last_failure;
+  std::unique_lock<std::mutex> lock(thread_mu_);
+  while (!stopping_) {
+    thread_cv_.wait_for(lock, config_.membership_interval, [this] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    Result<std::string> round = check_membership_once();
+    if (!round.ok() && round.status().message() != last_failure) {
+      last_failure = round.status().message();
+      log(LogLevel::warning, "membership check failed: " + round.status().to_string());
+    } else if (round.ok()) {
+      last_failure.clear();
+    }
+    lock.lock();
+    if (removed_.load()) break;
+  }
+}
+
+void LocalEngine::on_removed(const std::string& detail) {
+  if (removed_.exchange(true)) return;
+  log(LogLevel::critical, "REMOVED: " + detail +
+                              "; its etcd member is stopped. To bring the node back, wipe " +
+                              config_.mnesia_dir + " and start it again as a joiner");
+  if (member_) member_->stop();
+  if (config_.removed_listener) config_.removed_listener(detail);
+}
+
+Result<std::string> LocalEngine::check_membership_once() {
+  std::lock_guard<std::mutex> round(membership_mu_);
+  if (removed_.load() || !client_) return std::string();
+  const Deadline deadline = Deadline::after(config_.call_timeout);
+  Result<RangeResult> tombstone =
+      client_->range(removed_key(config_.node_name), RangeOptions{}, deadline);
+  if (!tombstone.ok()) return tombstone.status();
+  if (!tombstone->kvs.empty()) {
+    on_removed("an operator removed " + config_.node_name + " from cluster " +
+               hex_member_id(identity_.cluster_id) + " (" + tombstone->kvs[0].value + ")");
+    return std::string("removed");
+  }
+  Result<std::vector<Member>> members = client_->member_list(deadline);
+  if (!members.ok()) return members.status();
+  const bool listed = std::any_of(members->begin(), members->end(),
+                                  [&](const Member& m) { return m.id == identity_.member_id; });
+  if (member_ && role_ == NodeRole::voter && !listed) {
+    on_removed("member " + hex_member_id(identity_.member_id) + " is no longer in cluster " +
+               hex_member_id(identity_.cluster_id));
+    return std::string("removed");
+  }
+  const auto voters = std::count_if(members->begin(), members->end(),
+                                    [](const Member& m) { return !m.is_learner; });
+  if (role_ == NodeRole::replica && voters < config_.target_voters) {
+    log(LogLevel::info,
+        "the cluster has " + std::to_string(voters) + " voters, below its target of " +
+            std::to_string(config_.target_voters) + ": this replica joins as a voter");
+    MISHKA_RETURN_IF_ERROR(become_voter());
+    return std::string(role_ == NodeRole::voter ? "promoted" : "");
+  }
+  return std::string();
+}
+
+Status LocalEngine::become_voter() {
+  const Deadline deadline = Deadline::after(config_.join_timeout);
+  Result<std::unique_ptr<ClusterJoin>> join =
+      ClusterJoin::begin(*client_, join_request(), deadline);
+  if (!join.ok()) return join.status();
+  if ((*join)->plan().as_replica) return Status::Ok();  // another replica was faster
+  // <mnesia_dir>/etcd/data of a replica holds nothing; clear what a failed attempt left.
+  std::error_code error;
+  std::filesystem::remove_all(config_.mnesia_dir + "/etcd/data", error);
+  MISHKA_RETURN_IF_ERROR(run_learner(**join, deadline));
+  if (config_.maintenance.interval > milliseconds(0) && !thread_.joinable()) {
+    thread_ = std::thread([this] { maintenance_loop(); });
+  }
+  return Status::Ok();
+}
+
+Status LocalEngine::remove_node(const std::string& node_name, Deadline deadline) {
+  if (node_name == config_.node_name) {
+    return invalid_argument("remove_node: a node does not remove itself (" + node_name +
+                            "); ask another node of the cluster");
+  }
+  if (!client_) return Status(StatusCode::engine_unavailable, "remove_node: the engine is stopped");
+  Result<std::vector<Member>> members = client_->member_list(deadline);
+  if (!members.ok()) return members.status().with_context("remove_node: listing the members");
+  const Member* target = nullptr;
+  int voters = 0;
+  for (const Member& m : *members) {
+    if (m.name == node_name) target = &m;
+    if (!m.is_learner) ++voters;
+  }
+  const std::string presence = config_.cluster_prefix + "nodes/" + node_name;
+  Result<RangeResult> present = client_->range(presence, RangeOptions{}, deadline);
+  if (!present.ok()) return present.status().with_context("remove_node: reading presence");
+  Result<RangeResult> joined = client_->range(removed_key(node_name), RangeOptions{}, deadline);
+  if (!joined.ok()) return joined.status().with_context("remove_node");
+  if (target == nullptr && present->kvs.empty()) {
+    return not_found("remove_node: no member and no running node is named " + node_name);
+  }
+  if (target != nullptr && !target->is_learner && voters <= 1) {
+    return invalid_argument("remove_node: " + node_name + " is the cluster's last voter");
+  }
+  // The member goes first: stopping a voter before the cluster has stopped counting on it
+  // could leave the rest without a quorum to commit its removal.
+  if (target != nullptr) {
+    Status removed = client_->member_remove(target->id, deadline);
+    while (membership_change_deferred(removed) && !deadline.expired()) {
+      std::this_thread::sleep_for(std::min(milliseconds(200), deadline.remaining()));
+      removed = client_->member_remove(target->id, deadline);
+    }
+    if (!removed.ok() && removed.code() != StatusCode::not_found) {
+      return removed.with_context("remove_node: removing member " + hex_member_id(target->id));
+    }
+  }
+  const std::string why =
+      "removed by " + config_.node_name + " at unix ms " + std::to_string(unix_ms_now());
+  Result<Header> recorded = client_->put(removed_key(node_name), why, 0, deadline);
+  if (!recorded.ok()) return recorded.status().with_context("remove_node: recording the removal");
+  Result<std::int64_t> erased = client_->erase(presence, "", deadline);
+  if (!erased.ok()) return erased.status().with_context("remove_node: erasing the presence key");
+  log(LogLevel::warning, "removed node " + node_name +
+                             (target ? " and its member " + hex_member_id(target->id) : "") +
+                             " from the cluster");
   return Status::Ok();
 }
 
@@ -237,7 +658,9 @@ void LocalEngine::stop() {
   }
   thread_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (membership_thread_.joinable()) membership_thread_.join();
   {
+    std::lock_guard<std::mutex> membership(membership_mu_);
     std::lock_guard<std::mutex> lock(run_mu_);
     client_.reset();
   }
@@ -320,6 +743,10 @@ Result<MaintenanceReport> LocalEngine::run_maintenance_once() {
     return Status(StatusCode::engine_unavailable,
                   "engine " + config_.node_name + " is stopped: no maintenance");
   }
+  if (!member_) {
+    return Status(StatusCode::unsupported,
+                  "engine " + config_.node_name + " is a replica: the voters run maintenance");
+  }
   const MaintenanceOptions& m = config_.maintenance;
   const std::string endpoint = member_->client_endpoint();
   MaintenanceReport report;
@@ -337,7 +764,8 @@ Result<MaintenanceReport> LocalEngine::run_maintenance_once() {
   bool own_alarm = false;
   for (const Alarm& alarm : *alarms) {
     if (alarm.type != AlarmType::nospace) continue;
-    alarmed += (alarmed.empty() ? "NOSPACE alarm of member " : ", ") + hex_id(alarm.member_id);
+    alarmed +=
+        (alarmed.empty() ? "NOSPACE alarm of member " : ", ") + hex_member_id(alarm.member_id);
     own_alarm = own_alarm || alarm.member_id == identity_.member_id;
   }
   const bool emergency = !alarmed.empty();
@@ -408,9 +836,9 @@ Result<MaintenanceReport> LocalEngine::run_maintenance_once() {
           client_->disarm_alarm(Alarm{.member_id = identity_.member_id, .type = AlarmType::nospace},
                                 Deadline::after(m.call_timeout)));
       report.alarm_disarmed = true;
-      log(LogLevel::warning, "disarmed the NOSPACE alarm of member " + hex_id(identity_.member_id) +
-                                 ": its database is " + std::to_string(report.db_size_after) +
-                                 " bytes");
+      log(LogLevel::warning, "disarmed the NOSPACE alarm of member " +
+                                 hex_member_id(identity_.member_id) + ": its database is " +
+                                 std::to_string(report.db_size_after) + " bytes");
     } else if (own_alarm && !alarm_stuck_logged_) {
       alarm_stuck_logged_ = true;
       log(LogLevel::error, "the NOSPACE alarm stays: the database is still " +

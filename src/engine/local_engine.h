@@ -12,8 +12,11 @@
 //   - no identity file but etcd data: corrupt (the data's owner is unknown);
 //   - an identity with recorded ids but no etcd data: corrupt (the data is gone);
 //   - no identity file and no etcd data: a first start. The node name is written first (cluster
-//     id 0: "first start not completed"), then a one-member cluster is bootstrapped and its
-//     member id and cluster id are recorded;
+//     id 0: "first start not completed"); then a seed bootstraps a one-member cluster (with a
+//     fresh random cluster token, so that a wiped seed gets a new cluster id), and a joiner
+//     joins through its peers (join.h; etcd data left by an interrupted join is wiped first).
+//     The member id (0 for a replica) and the cluster id are recorded;
+//   - an identity with a cluster id but member id 0: a replica node; it starts no member;
 //   - otherwise the directory is reused, and etcd's member id and cluster id must equal the
 //     recorded ones (corrupt, naming both ids and the path, and etcd is stopped again).
 //
@@ -37,6 +40,7 @@
 #include "engine/etcd_client.h"
 #include "engine/etcd_member.h"
 #include "engine/identity.h"
+#include "engine/join.h"
 #include "mishka/status.h"
 
 namespace mishka::engine {
@@ -103,6 +107,24 @@ struct MaintenanceReport {
   bool alarm_disarmed = false;     // this run disarmed this member's NOSPACE alarm
 };
 
+// What a node is in its cluster (ARCHITECTURE.md decision 6).
+enum class NodeRole {
+  voter,    // runs an etcd member that votes
+  learner,  // runs an etcd member that is still catching up (during a join only)
+  replica,  // no etcd member: the cluster had its target of voters when this node joined
+};
+const char* node_role_name(NodeRole role);
+
+// A configured peer that belongs to another etcd cluster than this node (CONTRACT.md section
+// 5): two seeds bootstrapped apart, a seed whose directory was wiped, a removed node that came
+// back. The engine exchanges no data with such a peer.
+struct ClusterMismatch {
+  std::string peer;                 // the peer's node name as configured
+  std::uint64_t local_cluster = 0;  // this node's cluster id (0: not in a cluster yet)
+  std::uint64_t peer_cluster = 0;
+  std::string context;  // which case, in words
+};
+
 struct LocalEngineConfig {
   // The node's name, opaque here: the identity file stores it and etcd gets it as --name (so
   // no '=' or ','). 1 to kMaxNodeNameBytes bytes.
@@ -127,6 +149,35 @@ struct LocalEngineConfig {
   std::chrono::milliseconds call_timeout{5000};
 
   MaintenanceOptions maintenance;
+
+  // Cluster membership (docs/cluster.md). Node names (NAME@HOST:PORT, engine/node_name.h) of
+  // the configured peers. Empty: a seed, which bootstraps a one-member cluster at its first
+  // start. Otherwise a first start joins the cluster of the first peer that answers (see
+  // engine/join.h), and every start compares the peers' cluster ids with this node's.
+  std::vector<std::string> peers;
+  // Voters the cluster aims at: a joiner beyond it becomes a replica without a member. 1..7.
+  int target_voters = 3;
+  // Bounds a join (waiting for the join lock, the learner's start and catching up).
+  std::chrono::milliseconds join_timeout{60000};
+  // The cluster's key prefix (replica/keyspace.h); the join lock is "<prefix>join".
+  std::string cluster_prefix = "/mishka/v1/";
+  // Told of each configured peer found to belong to another cluster, on the thread of open().
+  std::function<void(const ClusterMismatch&)> mismatch_listener;
+
+  // Told once when this node finds out that an operator removed it (remove_node() run
+  // anywhere): its member is stopped first. On the membership thread.
+  std::function<void(const std::string& detail)> removed_listener;
+  // How often the membership thread checks whether this node was removed and, on a replica
+  // node, whether the cluster is below its voter target (then the replica joins as a voter).
+  // 0: no thread (tests call check_membership_once()).
+  std::chrono::milliseconds membership_interval{2000};
+
+  // Mutual TLS (docs/security.md). `tls` is this node's material for its client; `member_tls`
+  // the same material as files, for etcd's listeners; then `metrics_port` must be set (the
+  // health probe's plain listener on 127.0.0.1). Both or neither.
+  std::optional<TlsFiles> tls;
+  std::optional<MemberTls> member_tls;
+  std::uint16_t metrics_port = 0;
 
   // Lines of the engine, prefixed "engine <node_name>: ". May be empty.
   LogSink log;
@@ -157,9 +208,13 @@ class LocalEngine {
   // the client, then stops the member. Idempotent.
   void stop();
 
-  // The client to this node's member. Valid from open() until stop().
+  // The client: this node's member first, then the other members' client URLs (as etcd
+  // listed them at open()); a replica's goes to the members only. Valid from open() until
+  // stop().
   EtcdClient& client() const { return *client_; }
-  EtcdMember& member() const { return *member_; }
+  // This node's etcd member; nullptr for a replica.
+  EtcdMember* member() const { return member_.get(); }
+  NodeRole role() const { return role_.load(); }
   // The identity as recorded (member id and cluster id filled in).
   const Identity& identity() const { return identity_; }
   const LocalEngineConfig& config() const { return config_; }
@@ -170,6 +225,19 @@ class LocalEngine {
   std::int64_t compacted_revision() const { return compacted_revision_.load(); }
   int defragment_count() const { return defragment_count_.load(); }
 
+  // Removes node `node_name` from the cluster (an operator's action; nothing removes a node
+  // on its own): removes its etcd member if it has one, then records it as removed
+  // ("<prefix>removed/<name>", so that the node, a replica included, finds out and stops, and
+  // refuses to start again on its directory) and erases its presence key. invalid_argument for this
+  // node's own name or when it would remove the last voter; not_found when no member and no
+  // presence key has that name; etcd's errors otherwise.
+  Status remove_node(const std::string& node_name, Deadline deadline);
+
+  // One round of the membership thread now. Returns what it did, in words ("" for nothing).
+  Result<std::string> check_membership_once();
+  // True once this node found out that it was removed.
+  bool removed() const { return removed_.load(); }
+
   // One maintenance run now (alarms, compaction, defragmentation, disarm), serialized with the
   // engine's thread. Errors: those of the etcd calls; a run that fails midway is retried in
   // full by the next one.
@@ -179,15 +247,37 @@ class LocalEngine {
   explicit LocalEngine(LocalEngineConfig config);
 
   Status start();
+  Status join_cluster(const std::vector<std::string>& peer_endpoints);
+  MemberConfig member_config() const;
+  JoinRequest join_request();
+  // Starts the learner of `join`, promotes it and records the identity; cleans up on failure.
+  Status run_learner(ClusterJoin& join, Deadline deadline);
+  Status open_replica(const std::vector<std::string>& peer_endpoints);
+  Status connect_client(const std::vector<Member>& members);
+  // Asks each configured peer for its cluster id; reports those of another cluster. removed
+  // when a peer of this node's cluster holds this node's removal record.
+  Status check_peers(const std::vector<std::string>& peer_endpoints);
+  ClientOptions client_options(std::vector<std::string> endpoints) const;
   void log(LogLevel level, const std::string& message) const;
   void on_member_event(const MemberEvent& event);
   void maintenance_loop();
+  void membership_loop();
+  void start_threads();
+  // This node was removed: stop the member, tell the listener (once).
+  void on_removed(const std::string& detail);
+  // A replica takes a voter's place (the join of join.h, through its own client).
+  Status become_voter();
+  std::string removed_key(const std::string& node_name) const;
+  // `failure` of reaching the peers, with what a TLS probe of each says (and a log line when
+  // a peer holds another cookie or CA).
+  Status explain_unreachable_peers(const Status& failure) const;
   // The compaction target of this run, or 0 (mu_ held).
   std::int64_t compaction_target(std::int64_t revision, bool emergency);
   void report_alarm(SpaceAlarmEvent::Kind kind, std::int64_t db_size, const std::string& detail);
 
   LocalEngineConfig config_;
   Identity identity_;
+  std::atomic<NodeRole> role_{NodeRole::voter};
   std::unique_ptr<EtcdMember> member_;
   std::unique_ptr<EtcdClient> client_;
 
@@ -207,6 +297,9 @@ class LocalEngine {
   std::condition_variable thread_cv_;
   bool stopping_ = false;  // guarded by thread_mu_
   std::thread thread_;
+  std::thread membership_thread_;
+  std::atomic<bool> removed_{false};
+  std::mutex membership_mu_;  // one membership round at a time
 };
 
 }  // namespace mishka::engine

@@ -83,6 +83,10 @@ std::optional<std::size_t> first_failing(
   return std::nullopt;
 }
 
+// How long a commit whose deadline passed while its etcd call was in flight waits for that
+// call's own answer (gRPC cancels it at the same deadline).
+constexpr std::chrono::milliseconds kVerdictGrace{1000};
+
 bool outcome_unknown(const Status& s) {
   return s.code() == StatusCode::engine_unavailable || s.code() == StatusCode::timeout;
 }
@@ -228,6 +232,12 @@ CommitResult GroupCommitter::commit(CommitRequest request) {
         queue_.erase(std::find(queue_.begin(), queue_.end(), p));
         return CommitResult(
             Status(StatusCode::timeout, "commit: the deadline passed before it was sent"));
+      }
+      // The etcd call is bounded by the same deadline and answers just after it: wait that
+      // moment for its verdict (no_quorum, for one, says the write never happened), rather
+      // than report an unknown outcome.
+      if (done_cv_.wait_until(lock, deadline.when() + kVerdictGrace, [&] { return p->done; })) {
+        break;
       }
       return CommitResult(Status(
           StatusCode::timeout, "commit: the deadline passed while etcd had it (outcome unknown)"));

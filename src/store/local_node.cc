@@ -91,6 +91,49 @@ Status LocalNode::start() {
   if (!store.ok()) return store.status().with_context(context + ": store");
   store_ = std::move(*store);
 
+  if (config_.pubsub != nullptr) {
+    engine::ClusterBroadcastOptions options;
+    options.prefix = keyspace.root() + "ps/";
+    options.log = prefixed_sink("node " + node_name() + ": ");
+    auto created = engine::ClusterBroadcast::create(engine_->client(), *config_.pubsub, options);
+    if (!created.ok()) return created.status().with_context(context + ": pub/sub");
+    broadcast_ = std::move(*created);
+    Status started = broadcast_->start(Deadline::after(config_.replica_call_timeout));
+    if (!started.ok()) return started.with_context(context + ": pub/sub");
+    config_.pubsub->set_transport(broadcast_);
+  }
+
+  const std::string nodes_prefix = keyspace.root() + "nodes/";
+  if (config_.presence_ttl_seconds > 0) {
+    engine::PresenceOptions presence;
+    presence.client = &engine_->client();
+    presence.prefix = nodes_prefix;
+    presence.node_name = node_name();
+    presence.info = Value(Map{
+        {Value("role"), Value(engine::node_role_name(engine_->role()))},
+        {Value("cluster_id"), Value(static_cast<std::int64_t>(engine_->identity().cluster_id))}});
+    presence.ttl_seconds = config_.presence_ttl_seconds;
+    presence.log = prefixed_sink("node " + node_name() + ": ");
+    auto created = engine::Presence::create(std::move(presence));
+    if (!created.ok()) return created.status().with_context(context);
+    presence_ = std::move(*created);
+    Status announced = presence_->start(Deadline::after(config_.replica_call_timeout));
+    if (!announced.ok()) return announced.with_context(context);
+  }
+  if (config_.on_node_event) {
+    engine::NodeMonitorOptions monitor;
+    monitor.client = &engine_->client();
+    monitor.prefix = nodes_prefix;
+    monitor.self = node_name();
+    monitor.on_event = config_.on_node_event;
+    monitor.log = prefixed_sink("node " + node_name() + ": ");
+    auto created = engine::NodeMonitor::create(std::move(monitor));
+    if (!created.ok()) return created.status().with_context(context);
+    monitor_ = std::move(*created);
+    Status watching = monitor_->start(Deadline::after(config_.replica_call_timeout));
+    if (!watching.ok()) return watching.with_context(context + ": node monitor");
+  }
+
   const replica::ReplicaStats stats = replica_->stats();
   log(LogLevel::info, "started at revision " + std::to_string(stats.applied_revision) +
                           (stats.loaded_from_snapshot_revision > 0
@@ -102,6 +145,16 @@ Status LocalNode::start() {
 
 void LocalNode::stop() {
   const bool was_running = store_ != nullptr;
+  if (monitor_) monitor_->stop();
+  monitor_.reset();
+  if (presence_) presence_->stop();
+  presence_.reset();
+  if (broadcast_) {
+    config_.pubsub->set_transport(nullptr);
+    Status stopped = broadcast_->stop(Deadline::after(config_.replica_call_timeout));
+    if (!stopped.ok()) log(LogLevel::warning, "stopping pub/sub: " + stopped.to_string());
+    broadcast_.reset();
+  }
   store_.reset();
   if (replica_) replica_->stop();
   replica_.reset();

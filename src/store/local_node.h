@@ -9,7 +9,9 @@
 //
 // Start is all or nothing: open() starts the engine, then the replica, then the store; when a
 // step fails, what was started is stopped again in reverse order and the error is returned.
-// stop() stops the store, then the replica (which writes its snapshot file), then the engine.
+// Then the node connects its pub/sub to the cluster (if given one), announces itself (presence)
+// and, if asked, watches the others (node monitor). stop() undoes these in reverse order, then
+// stops the store, then the replica (which writes its snapshot file), then the engine.
 //
 // Threading: open() and stop() belong to the owner. The accessors and wait_for_tables() may be
 // called from any thread between them.
@@ -17,14 +19,18 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "common/log.h"
+#include "engine/cluster_broadcast.h"
 #include "engine/local_engine.h"
+#include "engine/presence.h"
 #include "mishka/status.h"
 #include "mishka/store.h"
+#include "pubsub/pubsub.h"
 #include "replica/replica.h"
 
 namespace mishka::store {
@@ -46,6 +52,21 @@ struct LocalNodeConfig {
   std::chrono::milliseconds replica_start_timeout{60000};
 
   StoreOptions store;
+
+  // The node's pub/sub (pubsub/pubsub.h), owned by the caller so that subscribers may come
+  // before the node: while the node runs, its cluster-wide broadcasts go through etcd
+  // (engine/cluster_broadcast.h, under "<root>ps/") to every node's subscribers. Not owned;
+  // must outlive the node. nullptr: none.
+  pubsub::PubSub* pubsub = nullptr;
+
+  // Presence (engine/presence.h): the node keeps "<root>nodes/<name>" alive under a lease of
+  // this TTL, so that other nodes see it up, and down within the TTL once it dies (at once when
+  // it stops cleanly). 0: no presence key.
+  std::int64_t presence_ttl_seconds = 5;
+  // Told of each transition of another node (up / down), from the presence keys: once per
+  // transition, on the node monitor's thread (its rules: engine/presence.h). Those present at
+  // start come as up before open() returns. Empty: no monitor.
+  std::function<void(const engine::NodeEvent&)> on_node_event;
 
   // Every line of the node: the engine's ("engine <node>: ..."), the replica's and the store's
   // ("node <node>: replica: ...", "node <node>: store: ..."). May be empty.
@@ -87,6 +108,8 @@ class LocalNode {
   Store& store() const { return *store_; }
   replica::Replica& replica() const { return *replica_; }
   engine::LocalEngine& engine() const { return *engine_; }
+  // The node monitor; nullptr without on_node_event.
+  engine::NodeMonitor* node_monitor() const { return monitor_.get(); }
   const std::string& node_name() const { return config_.engine.node_name; }
   // <mnesia_dir>/replica.snapshot.
   const std::string& snapshot_path() const { return snapshot_path_; }
@@ -111,6 +134,9 @@ class LocalNode {
   std::unique_ptr<engine::LocalEngine> engine_;
   std::unique_ptr<replica::Replica> replica_;
   std::unique_ptr<Store> store_;
+  std::shared_ptr<engine::ClusterBroadcast> broadcast_;
+  std::unique_ptr<engine::Presence> presence_;
+  std::unique_ptr<engine::NodeMonitor> monitor_;
 };
 
 }  // namespace mishka::store

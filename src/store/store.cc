@@ -112,6 +112,12 @@ class Store::Impl {
                     " attempts");
   }
 
+  // Brings the replica up to every write committed before the call (Replica::sync).
+  Status catch_up(Deadline deadline, std::string_view what) const {
+    Status synced = ctx_.replica->sync(deadline);
+    return synced.ok() ? synced : synced.with_context(std::string(what) + ": catching up");
+  }
+
   Result<std::vector<RecordRef>> dirty_read(std::string_view table, const Value& key) const {
     auto view = ctx_.replica->read();
     const store::Table* t = view.catalog().find(table);
@@ -268,13 +274,21 @@ Status Store::dirty_delete_object(std::string_view table, const Record& record,
   return impl_->run([&](Transaction& t) { return t.erase_object(table, record); }, kDirtyRetries,
                     Deadline::after(options.timeout), true);
 }
-Result<std::vector<RecordRef>> Store::dirty_read(std::string_view table, const Value& key) const {
+Result<std::vector<RecordRef>> Store::dirty_read(std::string_view table, const Value& key,
+                                                 const ReadOptions& options) const {
+  if (options.consistent) {
+    MISHKA_RETURN_IF_ERROR(impl_->catch_up(Deadline::after(options.timeout), "consistent read"));
+  }
   return impl_->dirty_read(table, key);
 }
 
 Status Store::transaction(const std::function<Status(Transaction&)>& fn,
                           const TransactionOptions& options) {
-  return impl_->run(fn, options.max_retries, Deadline::after(options.timeout), false);
+  const Deadline deadline = Deadline::after(options.timeout);
+  if (options.consistent) {
+    MISHKA_RETURN_IF_ERROR(impl_->catch_up(deadline, "consistent transaction"));
+  }
+  return impl_->run(fn, options.max_retries, deadline, false);
 }
 
 StoreStats Store::stats() const {

@@ -166,7 +166,7 @@ class LocalEngineTest : public ::testing::Test {
 
   // Stops the engine and checks that its etcd is gone.
   static void stop_and_check(std::unique_ptr<LocalEngine>& engine) {
-    const pid_t pid = engine->member().pid();
+    const pid_t pid = engine->member()->pid();
     engine->stop();
     EXPECT_TRUE(process_ended(pid)) << "etcd " << pid << " survived stop()";
     engine.reset();
@@ -205,7 +205,7 @@ TEST_F(LocalEngineTest, FirstStartBootstrapsAndRecordsTheIdentity) {
   EXPECT_EQ((*members)[0].name, config_.node_name);
 
   EXPECT_EQ(processes_with_arg("--data-dir=" + data_dir_arg(config_.mnesia_dir)),
-            std::vector<pid_t>{engine->member().pid()});
+            std::vector<pid_t>{engine->member()->pid()});
   EXPECT_TRUE(recorder_.logged("bootstrapped cluster")) << recorder_.log();
   stop_and_check(engine);
 }
@@ -617,7 +617,7 @@ TEST_F(LocalEngineTest, KilledMemberRestartsAndNoAcknowledgedPutIsLost) {
   };
 
   const bool warmed = eventually([&] { return acked_count() >= 200; }, seconds(20));
-  const pid_t first = engine->member().pid();
+  const pid_t first = engine->member()->pid();
   const Clock::time_point killed = Clock::now();
   if (warmed) ::kill(first, SIGKILL);
   const bool resumed =
@@ -636,9 +636,9 @@ TEST_F(LocalEngineTest, KilledMemberRestartsAndNoAcknowledgedPutIsLost) {
   }
   const auto resume_ms = std::chrono::duration_cast<milliseconds>(first_after - killed).count();
   EXPECT_LT(resume_ms, 15000);
-  EXPECT_EQ(engine->member().restart_count(), 1);
+  EXPECT_EQ(engine->member()->restart_count(), 1);
   EXPECT_TRUE(process_ended(first));
-  EXPECT_NE(engine->member().pid(), first);
+  EXPECT_NE(engine->member()->pid(), first);
 
   Result<RangeResult> all = engine->client().range(
       "/mishka/test/acked/", keys_under("/mishka/test/acked/"), in(seconds(10)));

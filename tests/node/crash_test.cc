@@ -89,13 +89,13 @@ TEST(CrashSafety, SigkilledWriterLosesNoAcknowledgedWriteAndLeavesNoEtcd) {
   for (int kill = 1; kill <= kills; ++kill) {
     engine::SpawnOptions spawn;
     spawn.program = MISHKA_CRASH_WRITER;
-    spawn.args = {dir.string(),
-                  "crash@127.0.0.1",
-                  std::to_string(client_port),
-                  std::to_string(peer_port),
-                  acks.string(),
-                  test::etcd_binary(),
-                  "4"};
+    spawn.args = {"--dir",         dir.string(),
+                  "--name",        "crash@127.0.0.1",
+                  "--client-port", std::to_string(client_port),
+                  "--peer-port",   std::to_string(peer_port),
+                  "--ack-file",    acks.string(),
+                  "--etcd",        test::etcd_binary(),
+                  "--threads",     "4"};
     spawn.log_path = writer_log.string();
     auto writer = ChildProcess::spawn(spawn);
     ASSERT_TRUE(writer.ok()) << writer.status().to_string();

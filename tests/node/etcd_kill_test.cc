@@ -83,7 +83,7 @@ TEST(EtcdKilledUnderLoad, RestartedWritesResumeNothingAcknowledgedIsLost) {
   const bool loaded = test::eventually([&] { return acked_total.load() >= 300; }, seconds(30));
   if (!loaded) join_all();
   ASSERT_TRUE(loaded) << "no load before the kill";
-  const pid_t etcd_pid = node->engine().member().pid();
+  const pid_t etcd_pid = node->engine().member()->pid();
   ASSERT_GT(etcd_pid, 0);
   ASSERT_EQ(::kill(etcd_pid, SIGKILL), 0);
   const auto killed_at = Clock::now();
@@ -91,8 +91,8 @@ TEST(EtcdKilledUnderLoad, RestartedWritesResumeNothingAcknowledgedIsLost) {
 
   const bool restarted = test::eventually(
       [&] {
-        const pid_t pid = node->engine().member().pid();
-        return node->engine().member().restart_count() >= 1 && pid != 0 && pid != etcd_pid;
+        const pid_t pid = node->engine().member()->pid();
+        return node->engine().member()->restart_count() >= 1 && pid != 0 && pid != etcd_pid;
       },
       seconds(30));
   const bool resumed =

@@ -1,0 +1,226 @@
+// Presence, the node monitor and the peer probe on a real 3-node cluster (label cluster).
+#include "engine/presence.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <mutex>
+
+#include "cluster_harness.h"
+
+namespace mishka::test {
+namespace {
+
+using engine::Deadline;
+using engine::NodeEvent;
+using std::chrono::milliseconds;
+
+// What one node's monitor reported, in order.
+class EventLog {
+ public:
+  void add(const std::string& line) {
+    std::lock_guard<std::mutex> lock(mu_);
+    lines_.push_back(line);
+  }
+  std::vector<std::string> lines() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return lines_;
+  }
+  int count(const std::string& line) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int>(std::count(lines_.begin(), lines_.end(), line));
+  }
+  std::string dump() const {
+    std::string out;
+    for (const auto& l : lines()) out += l + "; ";
+    return out;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> lines_;
+};
+
+struct Watching {
+  std::unique_ptr<engine::Presence> presence;
+  std::unique_ptr<engine::NodeMonitor> monitor;
+  EventLog events;
+};
+
+std::unique_ptr<engine::Presence> presence_of(ClusterHarness& c, int i) {
+  engine::PresenceOptions options;
+  options.client = &c.node(i).engine().client();
+  options.node_name = c.name(i);
+  options.info = Value(Map{{Value("role"), Value("voter")}});
+  options.ttl_seconds = 2;
+  auto created = engine::Presence::create(std::move(options));
+  EXPECT_TRUE(created.ok());
+  return std::move(created).value();
+}
+
+void watch(ClusterHarness& c, int i, Watching& w) {
+  w.presence = presence_of(c, i);
+  ASSERT_TRUE(w.presence->start(Deadline::after(milliseconds(5000))).ok());
+  engine::NodeMonitorOptions options;
+  options.client = &c.node(i).engine().client();
+  options.self = c.name(i);
+  options.on_event = [&w](const NodeEvent& e) {
+    w.events.add((e.kind == NodeEvent::Kind::up ? "up " : "down ") + e.node);
+  };
+  auto monitor = engine::NodeMonitor::create(std::move(options));
+  ASSERT_TRUE(monitor.ok());
+  w.monitor = std::move(monitor).value();
+  ASSERT_TRUE(w.monitor->start(Deadline::after(milliseconds(5000))).ok());
+}
+
+HarnessOptions without_node_presence() {
+  HarnessOptions options;
+  options.presence_ttl_seconds = 0;  // the test's own Presence objects stand for the nodes
+  return options;
+}
+
+TEST(Presence, NodeupAndNodedownComeOncePerTransition) {
+  Watchdog watchdog(milliseconds(120000));
+  ClusterHarness c(without_node_presence());
+  ASSERT_TRUE(c.add_started().ok());
+  ASSERT_TRUE(c.add_started({0}).ok());
+  ASSERT_TRUE(c.add_started({0}).ok());
+  Watching w[3];
+  for (int i = 0; i < 3; ++i) watch(c, i, w[i]);
+  // Everyone sees the two others up, exactly once.
+  ASSERT_TRUE(eventually(
+      [&] {
+        return w[0].events.count("up " + c.name(1)) == 1 &&
+               w[0].events.count("up " + c.name(2)) == 1 &&
+               w[1].events.count("up " + c.name(0)) == 1 &&
+               w[2].events.count("up " + c.name(0)) == 1;
+      },
+      milliseconds(5000)))
+      << w[0].events.dump();
+  EXPECT_EQ(w[0].events.count("up " + c.name(0)), 0) << "a node never reports itself";
+
+  // A clean stop revokes the lease: down at once.
+  w[2].presence->stop();
+  ASSERT_TRUE(eventually(
+      [&] {
+        return w[0].events.count("down " + c.name(2)) == 1 &&
+               w[1].events.count("down " + c.name(2)) == 1;
+      },
+      milliseconds(2000)))
+      << w[0].events.dump();
+  // Back again: up once more.
+  w[2].presence = presence_of(c, 2);
+  ASSERT_TRUE(w[2].presence->start(Deadline::after(milliseconds(5000))).ok());
+  ASSERT_TRUE(
+      eventually([&] { return w[0].events.count("up " + c.name(2)) == 2; }, milliseconds(2000)));
+
+  // A death: the key goes when the lease expires (TTL 2 s, etcd's minimum about 2 s).
+  w[1].presence->abandon();
+  ASSERT_TRUE(eventually(
+      [&] {
+        return w[0].events.count("down " + c.name(1)) == 1 &&
+               w[2].events.count("down " + c.name(1)) == 1;
+      },
+      milliseconds(10000)))
+      << w[0].events.dump();
+
+  // The monitor's own member is killed and restarted by its supervisor: the watch moves or
+  // resumes, and nothing is reported twice.
+  ASSERT_TRUE(c.signal_member(0, SIGKILL).ok());
+  w[2].presence->stop();
+  ASSERT_TRUE(
+      eventually([&] { return w[0].events.count("down " + c.name(2)) == 2; }, milliseconds(15000)))
+      << w[0].events.dump();
+  EXPECT_EQ(w[0].events.count("up " + c.name(1)), 1) << w[0].events.dump();
+  EXPECT_EQ(w[0].events.count("down " + c.name(1)), 1) << w[0].events.dump();
+  for (auto& x : w) x.monitor->stop();
+}
+
+TEST(Presence, APeerProbeReportsConfiguredPeersAsTheyAnswer) {
+  Watchdog watchdog(milliseconds(60000));
+  ClusterHarness c;
+  const int seed = c.add_node();
+  std::mutex mu;
+  std::vector<engine::PeerEvent> events;
+  engine::PeerProbeOptions options;
+  options.peers = {c.name(seed)};
+  options.interval = milliseconds(200);
+  options.probe_timeout = milliseconds(300);
+  options.on_event = [&](const engine::PeerEvent& e) {
+    std::lock_guard<std::mutex> lock(mu);
+    events.push_back(e);
+  };
+  auto probe = engine::PeerProbe::create(options);
+  ASSERT_TRUE(probe.ok()) << probe.status().to_string();
+  (*probe)->start();
+  std::this_thread::sleep_for(milliseconds(600));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_TRUE(events.empty()) << "a peer starts down and is not reported until it answers";
+  }
+  ASSERT_TRUE(c.start(seed).ok());
+  ASSERT_TRUE(eventually(
+      [&] {
+        std::lock_guard<std::mutex> lock(mu);
+        return events.size() == 1;
+      },
+      milliseconds(5000)));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(events[0].kind, NodeEvent::Kind::up);
+    EXPECT_EQ(events[0].peer, c.name(seed));
+    EXPECT_EQ(events[0].cluster_id, c.node(seed).engine().identity().cluster_id);
+  }
+  c.stop(seed);
+  ASSERT_TRUE(eventually(
+      [&] {
+        std::lock_guard<std::mutex> lock(mu);
+        return events.size() == 2 && events[1].kind == NodeEvent::Kind::down;
+      },
+      milliseconds(5000)));
+  (*probe)->stop();
+}
+
+TEST(Presence, EveryNodeAnnouncesItselfAndWatchesTheOthers) {
+  Watchdog watchdog(milliseconds(120000));
+  ClusterHarness c;
+  EventLog events[3];
+  for (int i = 0; i < 3; ++i) {
+    const int index = c.add_node();
+    auto config = c.config(index, index == 0 ? std::vector<int>{} : std::vector<int>{0});
+    config.on_node_event = [&events, index](const NodeEvent& e) {
+      events[index].add((e.kind == NodeEvent::Kind::up ? "up " : "down ") + e.node);
+    };
+    ASSERT_TRUE(c.start_with(index, config).ok()) << c.log(index).dump();
+  }
+  ASSERT_TRUE(eventually(
+      [&] {
+        return events[0].count("up " + c.name(1)) == 1 && events[0].count("up " + c.name(2)) == 1 &&
+               events[2].count("up " + c.name(0)) == 1 && events[2].count("up " + c.name(1)) == 1;
+      },
+      milliseconds(5000)))
+      << events[0].dump() << " | " << events[2].dump();
+  EXPECT_EQ(c.node(0).node_monitor()->up(), (std::set<std::string>{c.name(1), c.name(2)}));
+  c.stop(2);
+  ASSERT_TRUE(eventually(
+      [&] {
+        return events[0].count("down " + c.name(2)) == 1 &&
+               events[1].count("down " + c.name(2)) == 1;
+      },
+      milliseconds(5000)))
+      << events[0].dump();
+}
+
+TEST(Presence, BadOptionsAreRefused) {
+  engine::PresenceOptions none;
+  EXPECT_EQ(engine::Presence::create(none).status().code(), StatusCode::invalid_argument);
+  engine::PeerProbeOptions bad;
+  bad.peers = {"no-at-sign"};
+  bad.on_event = [](const engine::PeerEvent&) {};
+  auto probe = engine::PeerProbe::create(bad);
+  ASSERT_FALSE(probe.ok());
+  EXPECT_NE(probe.status().message().find("no-at-sign"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mishka::test
