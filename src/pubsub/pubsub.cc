@@ -321,7 +321,6 @@ class PubSub::Impl {
 
       lock.lock();
       sub->running_seq = 0;
-      running_by_thread_[index] = 0;
       if (threw) {
         ++stats_.failed_subscribers;
         const std::string text = prefix() + "subscriber " + std::to_string(sub->id) +
@@ -330,11 +329,14 @@ class PubSub::Impl {
                                  " queued messages discarded";
         remove_locked(*sub);
         lock.unlock();
+        // Logged while this thread still counts as delivering the message, so that a flush()
+        // that returns has seen the line written.
         log_to(options_.log, LogLevel::error, text);
         lock.lock();
       } else {
         ++stats_.delivered;
       }
+      running_by_thread_[index] = 0;
       if (!sub->removed && !sub->mailbox.empty() && !sub->scheduled) {
         sub->scheduled = true;
         ready_.push_back(sub);
