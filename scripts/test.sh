@@ -112,7 +112,10 @@ fuzz_one() {
   [[ -d "$seeds" ]] && extra+=("$seeds")
   [[ -f "$ROOT/tests/fuzz/$name.dict" ]] && extra=("-dict=$ROOT/tests/fuzz/$name.dict" "${extra[@]}")
   # exec: the background job's pid is the fuzzer's, so that fuzz_stop_all reaches it.
+  # An input that makes a decoder allocate more than 512 MiB at once, or grow past 2 GiB, is a
+  # failure: decoders must check claimed sizes against the input before reserving anything.
   exec "$target" -max_total_time="$FUZZ_SECONDS" -timeout=25 -print_final_stats=1 \
+    -rss_limit_mb=2048 -malloc_limit_mb=512 \
     -artifact_prefix="$work/$name/artifacts/" "$corpus" "${extra[@]}" >"$work/$name/fuzz.log" 2>&1
 }
 
