@@ -619,8 +619,6 @@ Status LocalEngine::remove_node(const std::string& node_name, Deadline deadline)
   const std::string presence = config_.cluster_prefix + "nodes/" + node_name;
   Result<RangeResult> present = client_->range(presence, RangeOptions{}, deadline);
   if (!present.ok()) return present.status().with_context("remove_node: reading presence");
-  Result<RangeResult> joined = client_->range(removed_key(node_name), RangeOptions{}, deadline);
-  if (!joined.ok()) return joined.status().with_context("remove_node");
   if (target == nullptr && present->kvs.empty()) {
     return not_found("remove_node: no member and no running node is named " + node_name);
   }
