@@ -467,6 +467,10 @@ TEST_F(ClusterBroadcastTest, MessagesExpireWithTheirLeasesWhichRotate) {
   ASSERT_EQ(second.size(), 1u) << "the first went with its lease";
   EXPECT_NE(second[0], first[0]);
   ASSERT_TRUE(other->flush().ok());
+  // The inbox is on the first node: b's flush covers b's own delivery, not the first node's
+  // watch, which may still be on its way.
+  EXPECT_TRUE(test::eventually([&] { return From(inbox.messages(), "b@h:1").size() >= 2; },
+                               milliseconds(5000)));
   EXPECT_EQ(From(inbox.messages(), "b@h:1"), Range(0, 2));
 
   // The short-lived messages leave etcd by themselves.
