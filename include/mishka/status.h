@@ -13,22 +13,24 @@ namespace mishka {
 // The numeric values reach logs, telemetry and the wire: never renumber, only append.
 enum class StatusCode : std::uint8_t {
   ok = 0,
-  invalid_argument = 1,     // the caller passed something malformed; the message says what
-  not_found = 2,            // a table, key, file or node that does not exist
-  already_exists = 3,       // creating something that is already there
-  corrupt = 4,              // stored or received bytes failed validation (checksum, format)
-  io_error = 5,             // the operating system refused a file or socket operation
-  conflict = 6,             // an optimistic transaction lost to a concurrent writer
-  timeout = 7,              // a deadline passed before the operation completed
-  no_quorum = 8,            // the cluster cannot commit: a majority of members is unreachable
-  engine_unavailable = 9,   // the local etcd member is not running or not answering
-  node_name_mismatch = 10,  // the directory belongs to another node name
-  unsupported = 11,         // a well-formed request for something this build does not do
-  internal = 12,            // a broken invariant inside mishka: a bug to report
-  compacted = 13,           // the engine's history no longer holds the revision asked for
-  space_exceeded = 14,      // the engine's space quota is exhausted: writes refused until freed
-  permission_denied = 15,   // the engine's auth refused the caller (user, password or role)
-  removed = 16,             // an operator removed this node from its cluster
+  invalid_argument = 1,         // the caller passed something malformed; the message says what
+  not_found = 2,                // a table, key, file or node that does not exist
+  already_exists = 3,           // creating something that is already there
+  corrupt = 4,                  // stored or received bytes failed validation (checksum, format)
+  io_error = 5,                 // the operating system refused a file or socket operation
+  conflict = 6,                 // an optimistic transaction lost to a concurrent writer
+  timeout = 7,                  // a deadline passed before the operation completed
+  no_quorum = 8,                // the cluster cannot commit: a majority of members is unreachable
+  engine_unavailable = 9,       // the local etcd member is not running or not answering
+  node_name_mismatch = 10,      // the directory belongs to another node name
+  unsupported = 11,             // a well-formed request for something this build does not do
+  internal = 12,                // a broken invariant inside mishka: a bug to report
+  compacted = 13,               // the engine's history no longer holds the revision asked for
+  space_exceeded = 14,          // the engine's space quota is exhausted: writes refused until freed
+  permission_denied = 15,       // the engine's auth refused the caller (user, password or role)
+  removed = 16,                 // an operator removed this node from its cluster
+  essential_table_failed = 17,  // boot could not create or copy essential tables (named)
+  tables_unavailable = 18,      // tables still loading after every waiting slice (named)
 };
 
 // The stable lower-case name of a code, e.g. "no_quorum".

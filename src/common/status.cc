@@ -44,6 +44,10 @@ std::string_view status_code_name(StatusCode code) {
       return "permission_denied";
     case StatusCode::removed:
       return "removed";
+    case StatusCode::essential_table_failed:
+      return "essential_table_failed";
+    case StatusCode::tables_unavailable:
+      return "tables_unavailable";
   }
   // A number that is not one of the codes above, e.g. read from a newer peer.
   return "unknown";

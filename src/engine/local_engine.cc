@@ -417,6 +417,7 @@ MemberConfig LocalEngine::member_config() const {
   mc.extra_args.insert(mc.extra_args.end(), config_.extra_etcd_args.begin(),
                        config_.extra_etcd_args.end());
   mc.ready_timeout = config_.ready_timeout;
+  mc.give_up_after = config_.give_up_after;
   mc.restart_backoff_min = config_.restart_backoff_min;
   mc.restart_backoff_max = config_.restart_backoff_max;
   mc.stop_grace = config_.stop_grace;

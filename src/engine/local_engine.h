@@ -145,6 +145,9 @@ struct LocalEngineConfig {
   std::chrono::milliseconds restart_backoff_min{200};
   std::chrono::milliseconds restart_backoff_max{10000};
   std::chrono::milliseconds stop_grace{10000};
+  // The member's supervisor gives up after this many failed restarts in a row
+  // (MemberEvent::gave_up). 0: never.
+  int give_up_after = 0;
   // Deadline of the calls made by open() (etcd's status once it is healthy).
   std::chrono::milliseconds call_timeout{5000};
 
