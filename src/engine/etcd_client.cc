@@ -234,6 +234,24 @@ class GrpcEtcdClient final : public EtcdClient {
     return response->ttl() > 0 ? response->ttl() : 0;
   }
 
+  Result<LeaseTtl> lease_time_to_live(std::int64_t lease, Deadline deadline) override {
+    etcdserverpb::LeaseTimeToLiveRequest request;
+    request.set_id(lease);
+    auto response = call<etcdserverpb::LeaseTimeToLiveResponse>(
+        "lease_time_to_live of lease " + std::to_string(lease), ResendIfUnavailable, deadline,
+        [&](const Endpoint& ep, grpc::ClientContext* context,
+            etcdserverpb::LeaseTimeToLiveResponse* out) {
+          return ep.lease->LeaseTimeToLive(context, request, out);
+        });
+    if (!response.ok()) return response.status();
+    LeaseTtl out;
+    out.header = FromProto(response->header());
+    // etcd 3.4 answers an unknown lease with TTL -1 (and no error).
+    out.ttl = response->ttl() >= 0 ? response->ttl() : -1;
+    out.granted_ttl = response->grantedttl();
+    return out;
+  }
+
   Result<std::vector<Member>> member_list(Deadline deadline) override {
     auto response = call<etcdserverpb::MemberListResponse>(
         "member_list", ResendIfUnavailable, deadline,

@@ -119,6 +119,17 @@ struct TxnResult {
   std::vector<std::optional<RangeResult>> responses;
 };
 
+// What LeaseTimeToLive says about a lease.
+struct LeaseTtl {
+  // header.raft_term is the answering member's term: etcd extends every lease's expiry when a
+  // new leader takes over (lessor Promote), so two answers compare only within one term.
+  Header header;
+  // Seconds left before the lease expires, as the leader counts them (rounded down); -1 when
+  // etcd does not know the lease (never granted, expired or revoked).
+  std::int64_t ttl = -1;
+  std::int64_t granted_ttl = 0;  // the TTL it was granted with
+};
+
 struct Member {
   std::uint64_t id = 0;
   std::string name;  // empty for a member added but not started yet
@@ -278,6 +289,9 @@ class EtcdClient {
   // One keep-alive round trip; returns the new TTL in seconds (0: the lease is gone).
   // lease_revoke of an unknown lease: not_found.
   virtual Result<std::int64_t> lease_keep_alive(std::int64_t lease, Deadline deadline) = 0;
+  // How long the lease has left (LeaseTimeToLive; a read: sent again like range). An unknown
+  // lease is not an error: ttl -1.
+  virtual Result<LeaseTtl> lease_time_to_live(std::int64_t lease, Deadline deadline) = 0;
 
   virtual Result<std::vector<Member>> member_list(Deadline deadline) = 0;
   virtual Result<MemberAddResult> member_add(const std::vector<std::string>& peer_urls,

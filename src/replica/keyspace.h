@@ -39,6 +39,9 @@ class Keyspace {
 
   const std::string& root() const { return root_; }
   std::string meta_key() const { return root_ + "meta"; }
+  // Holds the id of the lease that ram_copies records are put under (docs/keyspace.md), and is
+  // put under that lease itself.
+  std::string ram_key() const { return root_ + "ram"; }
   // Put by every write transaction: its mod_revision is the revision of the latest write.
   std::string write_marker_key() const { return root_ + "seq"; }
   std::string schema_prefix() const { return root_ + "schema/"; }

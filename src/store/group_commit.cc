@@ -91,6 +91,15 @@ bool outcome_unknown(const Status& s) {
   return s.code() == StatusCode::engine_unavailable || s.code() == StatusCode::timeout;
 }
 
+// etcd's answer to a put under a lease it does not know (rpctypes.ErrGRPCLeaseNotFound).
+bool lease_not_found(const Status& s) {
+  return s.code() == StatusCode::not_found &&
+         s.message().find("requested lease not found") != std::string::npos;
+}
+
+// How many times one batch is sent with a new ram lease after etcd did not know the last one.
+constexpr int kRamLeaseRounds = 3;
+
 }  // namespace
 
 // The commits of one etcd Txn and what they touch, to decide whether another one may join.
@@ -334,11 +343,47 @@ void GroupCommitter::send(Batch& batch) {
   }
   {
     std::lock_guard lock(mutex_);
-    ++stats_.etcd_txns;
     if (batch.members.size() > 1) ++stats_.merged_txns;
   }
 
-  auto result = client_->txn(txn, deadline.capped(options_.call_timeout));
+  // ram_copies puts carry the cluster's ram lease, which is known only now.
+  std::vector<std::size_t> ram_puts;
+  for (std::size_t i = 0; i < txn.success.size(); ++i) {
+    if (txn.success[i].kind == TxnOp::Kind::put && txn.success[i].lease == kRamLease) {
+      ram_puts.push_back(i);
+    }
+  }
+  auto send_txn = [&]() -> Result<engine::TxnResult> {
+    std::int64_t lease = 0;
+    for (int round = 1;; ++round) {
+      if (!ram_puts.empty()) {
+        if (options_.ram_lease == nullptr) {
+          return invalid_argument("commit: a ram_copies write, but the store has no ram lease");
+        }
+        auto got = lease == 0 ? options_.ram_lease->acquire(deadline)
+                              : options_.ram_lease->replace(lease, deadline);
+        if (!got.ok()) return got.status().with_context("commit (not sent)");
+        lease = *got;
+        for (std::size_t i : ram_puts) txn.success[i].lease = lease;
+      }
+      {
+        std::lock_guard lock(mutex_);
+        ++stats_.etcd_txns;
+      }
+      auto sent = client_->txn(txn, deadline.capped(options_.call_timeout));
+      // Writes are otherwise never sent twice, but this refusal is safe to resend: etcd checks
+      // the lease of every put of the branch it takes before it applies anything of the Txn
+      // (applierV3backend.checkRequestPut in etcd 3.4), so a Txn refused with "requested lease
+      // not found" changed nothing. It goes again with another lease.
+      if (ram_puts.empty() || sent.ok() || !lease_not_found(sent.status()) ||
+          round >= kRamLeaseRounds || deadline.expired()) {
+        return sent;
+      }
+      std::lock_guard lock(mutex_);
+      ++stats_.ram_lease_resends;
+    }
+  };
+  auto result = send_txn();
   if (!result.ok()) {
     Status s = result.status();
     if (outcome_unknown(s)) s = s.with_context("commit (sent; outcome unknown)");

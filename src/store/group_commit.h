@@ -14,6 +14,11 @@
 // members whose own compares failed are told so (a conflict each) and the rest are sent again.
 // If no member can be blamed (which etcd's semantics rule out), each is resent alone.
 //
+// ram_copies: a put whose lease is kRamLease goes under the cluster's ram lease
+// (store/ram_lease.h), filled in when the Txn is sent. When etcd refuses the Txn because it
+// does not know that lease, nothing of the Txn was applied, so it is sent again with another
+// lease: the one exception to "a write is never sent twice" (see send()).
+//
 // Threading: commit() may be called from any thread at once; it blocks until the commit's
 // result or its deadline. Committer threads (StoreOptions::max_in_flight of them) send the
 // batches.
@@ -33,15 +38,21 @@
 #include "engine/deadline.h"
 #include "engine/etcd_client.h"
 #include "mishka/status.h"
+#include "store/ram_lease.h"
 
 namespace mishka::store {
 
+// TxnOp::lease of a put that must carry the cluster's ram lease (ram_copies records).
+inline constexpr std::int64_t kRamLease = -1;
+
 // Builders for the parts of a Txn (the engine structs have more fields than a commit uses).
-inline engine::TxnOp put_op(std::string key, std::string value = {}) {
+// `lease`: 0, or kRamLease for a ram_copies record.
+inline engine::TxnOp put_op(std::string key, std::string value = {}, std::int64_t lease = 0) {
   engine::TxnOp op;
   op.kind = engine::TxnOp::Kind::put;
   op.key = std::move(key);
   op.value = std::move(value);
+  op.lease = lease;
   return op;
 }
 // `range_end` empty: the single key.
@@ -108,6 +119,9 @@ struct GroupCommitOptions {
   int max_txn_ops = 128;  // per etcd Txn: compares, success ops, failure ops each
   int max_in_flight = 1;  // committer threads, each with at most one Txn in flight
   std::chrono::milliseconds call_timeout{5000};
+  // Where puts marked kRamLease get their lease. Not owned; must outlive the committer.
+  // nullptr: such puts are refused (invalid_argument, nothing sent).
+  RamLease* ram_lease = nullptr;
 };
 
 struct GroupCommitStats {
@@ -115,6 +129,8 @@ struct GroupCommitStats {
   std::int64_t etcd_txns = 0;  // Txn requests sent
   std::int64_t merged_txns = 0;
   std::int64_t merged_txn_failures = 0;
+  // Txns refused by etcd for an unknown ram lease and sent again with another.
+  std::int64_t ram_lease_resends = 0;
 };
 
 class GroupCommitter {

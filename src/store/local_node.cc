@@ -7,6 +7,7 @@
 
 #include "engine/deadline.h"
 #include "store/catalog.h"
+#include "store/cluster_meta.h"
 #include "store/store_open.h"
 
 namespace mishka::store {
@@ -65,6 +66,42 @@ Status LocalNode::start() {
   if (!engine.ok()) return engine.status().with_context(context + ": engine");
   engine_ = std::move(*engine);
 
+  // Nothing of the cluster's data is read before its layout is known to this build. etcd may
+  // still be electing its first leader: errors that may pass are waited out.
+  const replica::Keyspace keyspace;
+  const Deadline layout_deadline = Deadline::after(config_.replica_start_timeout);
+  for (;;) {
+    Status layout = check_keyspace_layout(engine_->client(), keyspace, node_name(),
+                                          layout_deadline.capped(config_.replica_call_timeout),
+                                          prefixed_sink("node " + node_name() + ": "));
+    if (layout.ok()) break;
+    const bool may_pass = layout.code() == StatusCode::engine_unavailable ||
+                          layout.code() == StatusCode::no_quorum ||
+                          layout.code() == StatusCode::timeout;
+    if (!may_pass || layout_deadline.expired()) {
+      return layout.with_context(context + ": keyspace layout");
+    }
+    std::this_thread::sleep_for(std::min(kSyncRetryPause, layout_deadline.remaining()));
+  }
+
+  // Before the replica starts, so that it never serves ram_copies records of a lease left over
+  // from a stop of the whole cluster: those are revoked here, and the replica's first sync
+  // covers their deletion.
+  RamLeaseOptions ram;
+  ram.client = &engine_->client();
+  ram.key = keyspace.ram_key();
+  ram.write_marker_key = keyspace.write_marker_key();
+  ram.ttl_seconds = config_.ram_lease_ttl_seconds;
+  ram.keep_alive_period = config_.ram_lease_keep_alive_period;
+  ram.stale_after = config_.ram_lease_stale_after;
+  ram.call_timeout = config_.replica_call_timeout;
+  ram.log = prefixed_sink("node " + node_name() + ": ");
+  auto ram_lease = RamLease::create(std::move(ram));
+  if (!ram_lease.ok()) return ram_lease.status().with_context(context);
+  ram_lease_ = std::move(*ram_lease);
+  Status judged = ram_lease_->start(Deadline::after(config_.replica_start_timeout));
+  if (!judged.ok()) return judged.with_context(context);
+
   replica::ReplicaOptions replica_options;
   replica_options.client = &engine_->client();
   replica_options.node_name = node_name();
@@ -73,7 +110,7 @@ Status LocalNode::start() {
   replica_options.snapshot_every_revisions = config_.snapshot_every_revisions;
   replica_options.call_timeout = config_.replica_call_timeout;
   replica_options.log = prefixed_sink("node " + node_name() + ": ");
-  const replica::Keyspace keyspace = replica_options.keyspace;
+  replica_options.keyspace = keyspace;
   auto replica = replica::Replica::create(std::move(replica_options));
   if (!replica.ok()) return replica.status().with_context(context + ": replica");
   replica_ = std::move(*replica);
@@ -87,9 +124,30 @@ Status LocalNode::start() {
   store_context.keyspace = keyspace;
   store_context.options = config_.store;
   store_context.log = prefixed_sink("node " + node_name() + ": store: ");
+  store_context.ram_lease = ram_lease_;
   auto store = open_store(std::move(store_context));
   if (!store.ok()) return store.status().with_context(context + ": store");
   store_ = std::move(*store);
+
+  // While the node has ram_copies tables (its own or created elsewhere), it renews the
+  // cluster's ram lease, taking one if there is none, so that the lease lives while any node
+  // runs: from its start, then checked every renewal period.
+  auto ram_tables = [replica = replica_.get()] {
+    bool found = false;
+    const replica::Replica::ReadView view = replica->read();
+    view.catalog().for_each_table([&](const Table& table) {
+      found = found || table.spec().storage == StorageType::ram_copies;
+    });
+    return found;
+  };
+  if (ram_tables()) {
+    auto lease = ram_lease_->acquire(Deadline::after(config_.replica_call_timeout));
+    if (!lease.ok()) {
+      log(LogLevel::warning, "no ram_copies lease yet (" + lease.status().to_string() +
+                                 "); taking one is tried again every renewal period");
+    }
+  }
+  ram_lease_->keep_when(ram_tables);
 
   if (config_.pubsub != nullptr) {
     engine::ClusterBroadcastOptions options;
@@ -145,6 +203,9 @@ Status LocalNode::start() {
 
 void LocalNode::stop() {
   const bool was_running = store_ != nullptr;
+  // A renewal of the ram lease in flight may take until its deadline when etcd has no quorum
+  // (the last node of a cluster): let it overlap the steps below.
+  if (ram_lease_) ram_lease_->begin_stop();
   if (monitor_) monitor_->stop();
   monitor_.reset();
   if (presence_) presence_->stop();
@@ -156,6 +217,8 @@ void LocalNode::stop() {
     broadcast_.reset();
   }
   store_.reset();
+  if (ram_lease_) ram_lease_->stop();
+  ram_lease_.reset();
   if (replica_) replica_->stop();
   replica_.reset();
   if (engine_) engine_->stop();

@@ -7,11 +7,13 @@
 //   etcd/             the engine's etcd member
 //   replica.snapshot  the replica's snapshot file: a cache, rebuilt from etcd when damaged
 //
-// Start is all or nothing: open() starts the engine, then the replica, then the store; when a
-// step fails, what was started is stopped again in reverse order and the error is returned.
-// Then the node connects its pub/sub to the cluster (if given one), announces itself (presence)
-// and, if asked, watches the others (node monitor). stop() undoes these in reverse order, then
-// stops the store, then the replica (which writes its snapshot file), then the engine.
+// Start is all or nothing: open() starts the engine, checks the keyspace layout in etcd
+// (store/cluster_meta.h), judges a ram_copies lease left in etcd (store/ram_lease.h), then
+// starts the replica, then the store; when a step fails, what was started is stopped again in
+// reverse order and the error is returned. Then the node connects its pub/sub to the cluster
+// (if given one), announces itself (presence) and, if asked, watches the others (node
+// monitor). stop() undoes these in reverse order, then stops the store, the ram lease's
+// renewal, the replica (which writes its snapshot file), then the engine.
 //
 // Threading: open() and stop() belong to the owner. The accessors and wait_for_tables() may be
 // called from any thread between them.
@@ -32,6 +34,7 @@
 #include "mishka/store.h"
 #include "pubsub/pubsub.h"
 #include "replica/replica.h"
+#include "store/ram_lease.h"
 
 namespace mishka::store {
 
@@ -52,6 +55,13 @@ struct LocalNodeConfig {
   std::chrono::milliseconds replica_start_timeout{60000};
 
   StoreOptions store;
+
+  // The cluster-wide lease of ram_copies records (store/ram_lease.h, docs/store.md). Every node
+  // of a cluster must use the same keep-alive period (a node judges a lease left in etcd by
+  // how often the others renew it); the TTL and the judgement's length are per node.
+  std::int64_t ram_lease_ttl_seconds = 10;
+  std::chrono::milliseconds ram_lease_keep_alive_period{1000};
+  std::chrono::milliseconds ram_lease_stale_after{5000};
 
   // The node's pub/sub (pubsub/pubsub.h), owned by the caller so that subscribers may come
   // before the node: while the node runs, its cluster-wide broadcasts go through etcd
@@ -89,11 +99,17 @@ class LocalNode {
   // Opens the node on config.engine.mnesia_dir (see the top). Errors, each naming the node:
   //   - those of LocalEngine::open(): invalid_argument, node_name_mismatch, corrupt with the
   //     path of a damaged identity file (nothing is started then), io_error, and etcd's;
+  //   - unsupported when etcd's "<root>meta" says another keyspace layout than this build's
+  //     (1), corrupt when that key cannot be decoded (store/cluster_meta.h);
+  //   - those of RamLease::start() (a timeout when no verdict on a ram lease left in etcd
+  //     could be reached, e.g. while etcd keeps electing leaders);
   //   - those of Replica::start(): the client's, and corrupt naming a record etcd holds that
   //     cannot be decoded. A damaged snapshot file is not an error: it is logged as a warning
   //     with its path, removed, and the replica is read from etcd;
   //   - those of open_store() (invalid_argument for a bad store option).
   // On error nothing of the node runs (the etcd member is stopped).
+  // When etcd holds a ram_copies lease, open() takes up to about ram_lease_stale_after longer
+  // (the judgement of RamLease::start; docs/store.md, "ram_copies: the cluster's lease").
   static Result<std::unique_ptr<LocalNode>> open(LocalNodeConfig config);
 
   // stop().
@@ -108,6 +124,8 @@ class LocalNode {
   Store& store() const { return *store_; }
   replica::Replica& replica() const { return *replica_; }
   engine::LocalEngine& engine() const { return *engine_; }
+  // The cluster's ram_copies lease as this node keeps it.
+  RamLease& ram_lease() const { return *ram_lease_; }
   // The node monitor; nullptr without on_node_event.
   engine::NodeMonitor* node_monitor() const { return monitor_.get(); }
   const std::string& node_name() const { return config_.engine.node_name; }
@@ -132,6 +150,7 @@ class LocalNode {
   LocalNodeConfig config_;
   std::string snapshot_path_;
   std::unique_ptr<engine::LocalEngine> engine_;
+  std::shared_ptr<RamLease> ram_lease_;  // shared with the store
   std::unique_ptr<replica::Replica> replica_;
   std::unique_ptr<Store> store_;
   std::shared_ptr<engine::ClusterBroadcast> broadcast_;

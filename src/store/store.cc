@@ -61,7 +61,18 @@ class Store::Impl {
     if (!r.status.ok()) return r.status.with_context(where);
     if (!r.succeeded) return already_exists("table " + quoted(spec.name) + " already exists");
     count_commit();
-    return applied(r.revision, Deadline::after(options.timeout), where);
+    MISHKA_RETURN_IF_ERROR(applied(r.revision, Deadline::after(options.timeout), where));
+    if (spec.storage == StorageType::ram_copies) {
+      // Have the cluster's ram lease ready for the table's first write. Not essential: that
+      // write gets one otherwise.
+      auto lease = ctx_.ram_lease->acquire(Deadline::after(options.timeout));
+      if (!lease.ok()) {
+        log_to(ctx_.log, LogLevel::warning,
+               where + ": no ram_copies lease yet (" + lease.status().to_string() +
+                   "); the first write takes one");
+      }
+    }
+    return Status::Ok();
   }
 
   // delete_table (`drop`) and clear_table: one Txn that removes every record of the table
@@ -302,10 +313,21 @@ Result<std::unique_ptr<Store>> store::open_store(StoreContext context) {
   if (context.replica == nullptr) return invalid_argument("store: no replica given");
   if (context.node_name.empty()) return invalid_argument("store: empty node name");
   const StoreOptions& o = context.options;
+  if (context.ram_lease == nullptr) {
+    store::RamLeaseOptions ram;
+    ram.client = context.client;
+    ram.key = context.keyspace.ram_key();
+    ram.write_marker_key = context.keyspace.write_marker_key();
+    ram.log = context.log;
+    auto made = store::RamLease::create(std::move(ram));
+    if (!made.ok()) return made.status().with_context("store");
+    context.ram_lease = std::move(*made);
+  }
   store::GroupCommitOptions g{.enabled = o.group_commit,
                               .max_txn_ops = o.max_txn_ops,
                               .max_in_flight = o.max_in_flight,
-                              .call_timeout = o.call_timeout};
+                              .call_timeout = o.call_timeout,
+                              .ram_lease = context.ram_lease.get()};
   auto committer =
       store::GroupCommitter::create(context.client, context.keyspace.write_marker_key(), g);
   if (!committer.ok()) return committer.status().with_context("store");

@@ -10,6 +10,7 @@
 #include "mishka/store.h"
 #include "replica/keyspace.h"
 #include "replica/replica.h"
+#include "store/ram_lease.h"
 
 namespace mishka::store {
 
@@ -20,6 +21,10 @@ struct StoreContext {
   replica::Keyspace keyspace;            // the replica's
   StoreOptions options;
   LogSink log;
+  // The cluster's ram lease (store/ram_lease.h) that ram_copies writes carry. The node layer
+  // passes its own, judged at its start (RamLease::start). nullptr: the store makes one that
+  // adopts whatever lease the key names (for stores opened next to a running node, in tests).
+  std::shared_ptr<RamLease> ram_lease;
 };
 
 // invalid_argument when a pointer is missing, the node name is empty or an option is out of

@@ -360,20 +360,23 @@ Transaction::State::Prepared Transaction::State::prepare() {
     compare(schema, Compare::Target::version, Compare::Result::greater, 0, blame);
     req.table_versions.push_back(keyspace_.table_version_key(name));
     const bool bag = t.spec.type == TableType::bag;
+    // ram_copies records (and bag markers) live under the cluster's ram lease; the committer
+    // fills it in (store/group_commit.h). Erases need no lease.
+    const std::int64_t lease = t.spec.storage == StorageType::ram_copies ? store::kRamLease : 0;
     for (const auto& [key, p] : t.pending) {
       const std::string etcd_key = keyspace_.record_key(t.spec, node_, key);
       if (!bag) {
         if (p.added.empty()) {
           req.ops.push_back(store::erase_op(etcd_key));
         } else {
-          req.ops.push_back(store::put_op(etcd_key, encode_record(p.added[0])));
+          req.ops.push_back(store::put_op(etcd_key, encode_record(p.added[0]), lease));
         }
         continue;
       }
       // Bag: the marker is rewritten by every change under the key (docs/keyspace.md).
       auto put_record = [&](const Record& r) {
         req.ops.push_back(
-            store::put_op(keyspace_.bag_record_key(t.spec, node_, r), encode_record(r)));
+            store::put_op(keyspace_.bag_record_key(t.spec, node_, r), encode_record(r), lease));
       };
       if (p.cleared && p.added.empty()) {
         req.ops.push_back(store::erase_op(etcd_key, engine::prefix_range_end(etcd_key)));
@@ -402,7 +405,7 @@ Transaction::State::Prepared Transaction::State::prepare() {
         }
       }
       for (const Record& r : p.added) put_record(r);
-      req.ops.push_back(store::put_op(etcd_key));
+      req.ops.push_back(store::put_op(etcd_key, {}, lease));
     }
   }
   out.writes = !req.ops.empty();

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -402,6 +403,85 @@ TEST(Cluster, ABroadcastReachesEverySubscriberOnEveryNodeOnce) {
   std::this_thread::sleep_for(milliseconds(300));  // nothing more may come
   std::lock_guard<std::mutex> lock(mu);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(got[i], expected) << "node " << i;
+}
+
+// ram_copies (CONTRACT.md section 10): records replicated to every node and kept while any
+// node runs, gone once every node stopped; the tables' definitions and disc_copies records
+// stay. One three-node cluster for every step (a node alone of three has no quorum).
+TEST(Cluster, RamCopiesLiveWhileAnyNodeRunsAndGoWithTheWholeCluster) {
+  Watchdog watchdog(milliseconds(150000));
+  ClusterHarness c;
+  ASSERT_TRUE(c.add_started().ok());
+  ASSERT_TRUE(c.add_started({0}).ok()) << c.log(1).dump();
+  ASSERT_TRUE(c.add_started({0, 1}).ok()) << c.log(2).dump();
+  TableSpec ram = test_table("ram");
+  ram.storage = StorageType::ram_copies;
+  create_everywhere(c, 0, test_table("disc"));
+  create_everywhere(c, 1, ram);
+
+  auto count = [&](int i, const std::string& table) -> std::int64_t {
+    const auto view = c.node(i).replica().read();
+    const store::Table* t = view.catalog().find(table);
+    return t == nullptr ? -1 : static_cast<std::int64_t>(t->count());
+  };
+  auto write = [&](int i, const std::string& table, const std::string& key) {
+    Status wrote = c.node(i).store().dirty_write(table, row(key, c.name(i), 1));
+    ASSERT_TRUE(wrote.ok()) << wrote.to_string();
+  };
+  // Node 2 writes no ram_copies record: it renews the lease all the same, since it has the
+  // table.
+  for (int i = 0; i < 3; ++i) {
+    write(i, i < 2 ? "ram" : "disc", "r" + std::to_string(i));
+    write(i, "disc", "d" + std::to_string(i));
+  }
+  ASSERT_TRUE(c.converge(kConverge).ok());
+  const std::int64_t lease = c.node(0).ram_lease().current();
+  ASSERT_NE(lease, 0);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(count(i, "ram"), 2) << c.name(i);
+    EXPECT_TRUE(
+        eventually([&] { return c.node(i).ram_lease().current() == lease; }, milliseconds(5000)))
+        << c.name(i) << " does not renew the cluster's lease";
+  }
+
+  // The node that created the lease stops and comes back while the others run: they kept the
+  // lease alive, it sees them renew it and adopts it; the records are all there, with one
+  // written while it was down.
+  c.stop(1);
+  write(0, "ram", "while-down");
+  const auto reopening = std::chrono::steady_clock::now();
+  ASSERT_TRUE(c.start(1, {0, 2}).ok()) << c.log(1).dump();
+  const auto reopened = std::chrono::steady_clock::now() - reopening;
+  ASSERT_TRUE(c.converge(kConverge).ok());
+  EXPECT_EQ(count(1, "ram"), 3);
+  EXPECT_EQ(c.node(1).ram_lease().current(), lease);
+  EXPECT_EQ(c.node(1).ram_lease().stats().revoked_stale, 0);
+  EXPECT_TRUE(
+      c.log(1).has_line_with({"adopted lease " + std::to_string(lease), "another node keeps it"}))
+      << c.log(1).dump();
+  std::printf("a node rejoining a running cluster with ram_copies records opened in %lld ms\n",
+              static_cast<long long>(std::chrono::duration_cast<milliseconds>(reopened).count()));
+
+  // Every node stops, then they start again: the records are gone everywhere.
+  c.stop(1);
+  c.stop(2);
+  c.stop(0);
+  Status back = c.restart_together({0, 1, 2});
+  ASSERT_TRUE(back.ok()) << back.to_string() << c.log(0).dump();
+  ASSERT_TRUE(c.converge(kConverge).ok());
+  int revoked = 0;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(count(i, "ram"), 0) << c.name(i) << " kept ram_copies records";
+    EXPECT_EQ(count(i, "disc"), 4) << c.name(i);
+    EXPECT_NE(c.node(i).ram_lease().current(), lease) << c.name(i);
+    revoked += c.node(i).ram_lease().stats().revoked_stale;
+  }
+  EXPECT_GE(revoked, 1);
+
+  // The table works again, on every node.
+  write(1, "ram", "after");
+  ASSERT_TRUE(c.converge(kConverge).ok());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(count(i, "ram"), 1) << c.name(i);
 }
 
 TEST(Cluster, AWipedSeedBootstrapsANewClusterId) {

@@ -9,11 +9,13 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/codec.h"
 #include "engine/deadline.h"
 #include "engine/local_engine.h"
 #include "node_support.h"
@@ -32,6 +34,18 @@ using test::LogRecorder;
 
 Record make_record(const std::string& id, std::int64_t n) {
   return {Value(id), Value("w"), Value(n)};
+}
+
+TableSpec ram_table(std::string name) {
+  TableSpec spec = test::test_table(std::move(name));
+  spec.storage = StorageType::ram_copies;
+  return spec;
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 class LocalNodeTest : public ::testing::Test {
@@ -60,6 +74,25 @@ class LocalNodeTest : public ::testing::Test {
   }
 
   Result<std::unique_ptr<LocalNode>> open() { return LocalNode::open(config()); }
+
+  // With the node down: runs `fn` on a client of the node's etcd (the engine alone, started
+  // and stopped again).
+  void with_etcd(const std::function<void(engine::EtcdClient&)>& fn) {
+    LocalNodeConfig c = config();
+    c.engine.log = log_.sink();
+    c.log = {};
+    auto engine = engine::LocalEngine::open(c.engine);
+    ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+    fn((*engine)->client());
+    (*engine)->stop();
+  }
+
+  // The records of `table` in the node's replica; -1 when the table does not exist.
+  std::int64_t count(const std::string& table) const {
+    const auto view = node_->replica().read();
+    const Table* t = view.catalog().find(table);
+    return t == nullptr ? -1 : static_cast<std::int64_t>(t->count());
+  }
 
   void open_ok() {
     auto node = open();
@@ -353,6 +386,181 @@ TEST_F(LocalNodeTest, WaitForTables) {
       << missing.status.to_string();
   EXPECT_GE(waited, milliseconds(500));
   EXPECT_LT(waited, milliseconds(800));
+}
+
+// ram_copies (CONTRACT.md section 10): the records live while a node of the cluster runs. The
+// only node stopped and started again finds the lease it left in etcd, sees nobody renewing it
+// (etcd extended it when its member became leader again), revokes it: the records are gone,
+// the table's definition and the disc_copies records stay.
+TEST_F(LocalNodeTest, RamCopiesRecordsDoNotSurviveARestartOfTheOnlyNode) {
+  open_ok();
+  ASSERT_TRUE(node_->store().create_table(test::test_table("disc")).ok());
+  ASSERT_TRUE(node_->store().create_table(ram_table("ram")).ok());
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(node_->store().dirty_write("disc", make_record("d" + std::to_string(i), i)).ok());
+    ASSERT_TRUE(node_->store().dirty_write("ram", make_record("r" + std::to_string(i), i)).ok());
+  }
+  ASSERT_TRUE(node_->store()
+                  .transaction([](Transaction& t) {
+                    MISHKA_RETURN_IF_ERROR(t.write("ram", make_record("txn", 1)));
+                    return t.write("disc", make_record("txn", 1));
+                  })
+                  .ok());
+  auto read = node_->store().dirty_read("ram", Value("r7"));
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->size(), 1U);
+  EXPECT_EQ(count("ram"), 21);
+  const std::int64_t first_lease = node_->ram_lease().current();
+  EXPECT_NE(first_lease, 0);
+  node_.reset();
+
+  const auto opening = std::chrono::steady_clock::now();
+  open_ok();
+  const auto took = std::chrono::steady_clock::now() - opening;
+  EXPECT_EQ(count("ram"), 0) << "ram_copies records survived a stop of the whole cluster";
+  EXPECT_EQ(count("disc"), 21);
+  EXPECT_EQ(node_->ram_lease().stats().revoked_stale, 1);
+  EXPECT_TRUE(log_.has_line_with({"revoked lease " + std::to_string(first_lease)})) << log_.dump();
+  // The judgement takes about ram_lease_stale_after (5 s).
+  EXPECT_GE(took, milliseconds(4000));
+  EXPECT_LT(took, seconds(20));
+  // The node renews a new lease from its start, since a ram_copies table exists.
+  EXPECT_NE(node_->ram_lease().current(), 0);
+  EXPECT_NE(node_->ram_lease().current(), first_lease);
+
+  // The table is usable: a write after the restart is read back.
+  ASSERT_TRUE(node_->store().dirty_write("ram", make_record("after", 2)).ok());
+  read = node_->store().dirty_read("ram", Value("after"));
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->size(), 1U);
+  EXPECT_EQ(count("ram"), 1);
+}
+
+// Without ram_copies tables a node writes nothing for them, and a start does not wait.
+TEST_F(LocalNodeTest, WithoutRamCopiesTablesThereIsNoRamLease) {
+  open_ok();
+  ASSERT_TRUE(node_->store().create_table(test::test_table("disc")).ok());
+  ASSERT_TRUE(node_->store().dirty_write("disc", make_record("d", 1)).ok());
+  EXPECT_EQ(node_->ram_lease().current(), 0);
+  const replica::Keyspace keys;
+  auto ram = node_->engine().client().range(keys.ram_key(), {}, Deadline::after(seconds(5)));
+  ASSERT_TRUE(ram.ok());
+  EXPECT_TRUE(ram->kvs.empty());
+  const std::int64_t revision = node_->replica().applied_revision();
+  node_.reset();
+  const auto opening = std::chrono::steady_clock::now();
+  open_ok();
+  EXPECT_LT(std::chrono::steady_clock::now() - opening, seconds(4));
+  EXPECT_EQ(node_->replica().applied_revision(), revision) << "the start wrote something";
+}
+
+// "<root>meta" (docs/keyspace.md): written once by the seed, checked at every start.
+TEST_F(LocalNodeTest, TheSeedWritesTheKeyspaceLayout) {
+  const replica::Keyspace keys;
+  const std::int64_t before = now_ms();
+  open_ok();
+  const std::int64_t after = now_ms();
+  auto read = [&]() -> std::optional<engine::KeyValue> {
+    auto r = node_->engine().client().range(keys.meta_key(), {}, Deadline::after(seconds(5)));
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    if (!r.ok() || r->kvs.empty()) return std::nullopt;
+    return r->kvs.front();
+  };
+  auto meta = read();
+  ASSERT_TRUE(meta.has_value());
+  auto value = decode_value(meta->value);
+  ASSERT_TRUE(value.ok()) << value.status().to_string();
+  ASSERT_NE(value->get_map(), nullptr);
+  const Map& map = *value->get_map();
+  ASSERT_NE(map.find(Value("layout")), nullptr);
+  EXPECT_EQ(*map.find(Value("layout")), Value(1));
+  ASSERT_NE(map.find(Value("cluster")), nullptr);
+  EXPECT_EQ(*map.find(Value("cluster")), Value("alpha@127.0.0.1"));
+  ASSERT_NE(map.find(Value("created_ms")), nullptr);
+  ASSERT_NE(map.find(Value("created_ms"))->get_int(), nullptr);
+  EXPECT_GE(*map.find(Value("created_ms"))->get_int(), before);
+  EXPECT_LE(*map.find(Value("created_ms"))->get_int(), after);
+
+  // A restart finds it and writes nothing.
+  node_.reset();
+  open_ok();
+  auto again = read();
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->mod_revision, meta->mod_revision);
+
+  // A cluster made before the key existed: the next start writes it.
+  ASSERT_TRUE(
+      node_->engine().client().erase(keys.meta_key(), "", Deadline::after(seconds(5))).ok());
+  node_.reset();
+  open_ok();
+  auto created = read();
+  ASSERT_TRUE(created.has_value());
+  EXPECT_GT(created->mod_revision, meta->mod_revision);
+  auto decoded = decode_value(created->value);
+  ASSERT_TRUE(decoded.ok() && decoded->get_map() != nullptr);
+  EXPECT_EQ(*decoded->get_map()->find(Value("layout")), Value(1));
+}
+
+// Another layout, or a record that cannot be decoded: the node refuses to start, stops its
+// etcd again, and leaves the key and its snapshot file as they were. (Every shape of the record
+// is checked in tests/store, layout_test.cc.)
+TEST_F(LocalNodeTest, AnUnknownOrUndecodableKeyspaceLayoutIsRefused) {
+  const replica::Keyspace keys;
+  struct Case {
+    std::string bytes;
+    StatusCode code;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {encode_value(Value(Map{{Value("layout"), Value(2)},
+                              {Value("cluster"), Value("other@127.0.0.1")},
+                              {Value("created_ms"), Value(1)}})),
+       StatusCode::unsupported, "layout 2"},
+      {std::string("\xc1\xc1 not messagepack"), StatusCode::corrupt, "undecodable"},
+  };
+  // The first case is put while the node runs; each next one, with the engine alone, checks
+  // that the refusal left the previous case's key as it was.
+  open_ok();
+  ASSERT_TRUE(node_->store().create_table(test::test_table("t")).ok());
+  ASSERT_TRUE(node_->engine()
+                  .client()
+                  .put(keys.meta_key(), cases.front().bytes, 0, Deadline::after(seconds(5)))
+                  .ok());
+  node_.reset();
+  const fs::path snapshot = dir_ / kReplicaSnapshotFile;
+  const std::string snapshot_bytes = test::read_bytes(snapshot);
+  const std::string* previous = &cases.front().bytes;
+  auto put_meta = [&](const std::string& bytes) {
+    with_etcd([&](engine::EtcdClient& client) {
+      if (previous != nullptr) {
+        auto meta = client.range(keys.meta_key(), {}, Deadline::after(seconds(5)));
+        ASSERT_TRUE(meta.ok() && meta->kvs.size() == 1);
+        EXPECT_EQ(meta->kvs.front().value, *previous) << "the key was changed";
+      }
+      ASSERT_TRUE(client.put(keys.meta_key(), bytes, 0, Deadline::after(seconds(5))).ok());
+    });
+  };
+  for (const Case& c : cases) {
+    if (&c != &cases.front()) put_meta(c.bytes);
+    previous = &c.bytes;
+    auto node = open();
+    ASSERT_FALSE(node.ok()) << c.says;
+    EXPECT_EQ(node.status().code(), c.code) << node.status().to_string();
+    for (const std::string& part :
+         {keys.meta_key(), c.says, std::string("this build knows layout 1"),
+          std::string("alpha@127.0.0.1")}) {
+      EXPECT_NE(node.status().message().find(part), std::string::npos)
+          << part << " not in: " << node.status().to_string();
+    }
+    EXPECT_TRUE(test::no_process_mentions(test::etcd_data_dir_of(dir_), seconds(5)))
+        << "the engine was left running";
+    EXPECT_EQ(test::read_bytes(snapshot), snapshot_bytes) << "the snapshot file was touched";
+  }
+
+  // Put right, the node starts again.
+  put_meta(encode_value(Value(Map{{Value("layout"), Value(1)}})));
+  open_ok();
+  EXPECT_NE(node_->replica().read().catalog().find("t"), nullptr);
 }
 
 }  // namespace

@@ -64,7 +64,8 @@ std::unique_ptr<Node> StoreTest::MakeNode(std::string name, StoreOptions options
                                   .node_name = name,
                                   .keyspace = keys_,
                                   .options = options,
-                                  .log = {}});
+                                  .log = {},
+                                  .ram_lease = {}});
   EXPECT_TRUE(store.ok()) << store.status().to_string();
   if (!store.ok()) return nullptr;
   node->store = std::move(*store);
