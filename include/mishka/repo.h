@@ -15,6 +15,8 @@
 //
 // Threading: every method may be called from any thread; start() and stop() from the owner.
 // Node events, the pending retry timer and the health timer run on the repo's own thread.
+// Callbacks (telemetry handlers, subscribers, the failure listener) must not stop or destroy
+// the repo (docs/repo.md, "Threads").
 #pragma once
 
 #include <chrono>
@@ -116,7 +118,8 @@ struct RepoOptions {
 
   // --- Collaborators, not owned; each must outlive the repo. nullptr: the repo makes its own.
   telemetry::Telemetry* telemetry = nullptr;
-  // Give one to subscribe before the repo starts (then its node name must be `node`).
+  // Give one to subscribe before the repo starts (then its node name must be `node`). It must
+  // outlive the node: the host's, when a host is given (the node broadcasts through it).
   pubsub::PubSub* pubsub = nullptr;
   // Where the node is kept while no repo runs on it, so that a restarted repo finds it running
   // (the no-op restart of CONTRACT.md section 3). nullptr: the repo's own; stop() stops the node.

@@ -65,6 +65,8 @@ bool cluster_unreachable(StatusCode code) {
     case StatusCode::unsupported:
     case StatusCode::internal:
     case StatusCode::removed:
+    case StatusCode::permission_denied:
+    case StatusCode::space_exceeded:
       return false;
     default:
       return true;
@@ -112,7 +114,8 @@ class MnesiaRepo::Impl {
   // every unreachable peer; one status call per peer, bounded by probe_interval, is cheaper.
   Status first_join_possible() const;
   Result<std::shared_ptr<repo::HostedNode>> open_node();
-  void attach_relay(repo::HostedNode& hosted);
+  // False when another repo is attached to the node already.
+  bool attach_relay(repo::HostedNode& hosted);
   Status seed_tables(store::LocalNode& node);
   Status joiner_tables(store::LocalNode& node, const std::vector<std::string>& loaded_at_open);
   Status wait_tables(store::LocalNode& node, std::vector<std::string> tables);
@@ -120,6 +123,8 @@ class MnesiaRepo::Impl {
 
   // The worker: node events, probe events, the timers.
   void post(std::function<void()> task);
+  // Runs a task of the worker; what it throws is logged, never lets the worker die.
+  void run_guarded(const std::function<void()>& task) const;
   void worker_loop();
   void run_timers();
   NodeUpResult nodeup(const std::string& peer, bool from_monitor);
@@ -145,7 +150,9 @@ class MnesiaRepo::Impl {
   std::vector<std::string> essential_names_;
   std::unique_ptr<telemetry::Telemetry> own_telemetry_;
   telemetry::Telemetry* telemetry_ = nullptr;
-  std::unique_ptr<pubsub::PubSub> own_pubsub_;  // until a hosted node takes it
+  // The repo's own pub/sub (none given), shared with the node it opens: the node broadcasts
+  // through it for as long as it runs, which may be longer than the repo.
+  std::shared_ptr<pubsub::PubSub> own_pubsub_;
   pubsub::PubSub* pubsub_ = nullptr;
   std::unique_ptr<RepoHost> own_host_;
   RepoHost* host_ = nullptr;
@@ -169,6 +176,7 @@ class MnesiaRepo::Impl {
   std::deque<std::function<void()>> tasks_;
   bool worker_running_ = false;
   bool stopping_ = false;
+  bool stop_begun_ = false;  // one stop() does the work; later calls return at once
   std::optional<Clock::time_point> retry_at_;
   milliseconds retry_delay_{0};
   std::optional<Clock::time_point> health_at_;
@@ -192,6 +200,12 @@ Status MnesiaRepo::Impl::prepare() {
   dir_ = absolute.lexically_normal().string();
   while (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
 
+  // Names in their canonical form (NAME@HOST:PORT), so that "a@h" and "a@h:4370" are one node
+  // everywhere: in etcd, in presence keys and in the nodeup rules.
+  options_.node = engine::parse_node_name(options_.node).value().to_string();
+  for (std::string& peer : options_.cluster_nodes) {
+    peer = engine::parse_node_name(peer).value().to_string();
+  }
   dynamic_ = options_.dynamic_membership && !options_.cluster_nodes.empty();
   for (const TableSpec& spec : options_.essential) essential_names_.push_back(spec.name);
 
@@ -220,19 +234,30 @@ Status MnesiaRepo::Impl::start() {
                   "directory " + dir_ + " runs node " + existing->node_name +
                       " in this process; this repo is configured as " + options_.node);
   }
+  if (existing != nullptr && existing->relay->attached()) {
+    return invalid_argument("directory " + dir_ + " has a running repo in this process already");
+  }
   if (options_.pubsub != nullptr) {
-    if (options_.pubsub->node_name() != options_.node) {
+    Result<engine::NodeName> named = engine::parse_node_name(options_.pubsub->node_name());
+    if (!named.ok() || named->to_string() != options_.node) {
       return invalid_argument("option 'pubsub': its node name is " + options_.pubsub->node_name() +
                               ", not the repo's node " + options_.node);
+    }
+    if (existing != nullptr && existing->pubsub != options_.pubsub) {
+      // The running node broadcasts through the pub/sub it was opened with.
+      return invalid_argument("option 'pubsub': node " + options_.node +
+                              " runs in this process with another pub/sub; give that one (or "
+                              "none)");
     }
     pubsub_ = options_.pubsub;
   } else if (existing != nullptr) {
     pubsub_ = existing->pubsub;
+    own_pubsub_ = existing->own_pubsub;
   } else {
     Result<std::unique_ptr<pubsub::PubSub>> created = pubsub::PubSub::create(
         pubsub::PubSubOptions{.node_name = options_.node, .log = options_.log});
     if (!created.ok()) return created.status().with_context("creating the repo's pub/sub");
-    own_pubsub_ = std::move(created).value();
+    own_pubsub_ = std::shared_ptr<pubsub::PubSub>(std::move(created).value());
     pubsub_ = own_pubsub_.get();
   }
 
@@ -253,10 +278,13 @@ Status MnesiaRepo::Impl::start() {
   }
   if (!booted.ok()) {
     // A failed boot leaves no node behind for the next attempt to trip over.
+    std::shared_ptr<repo::HostedNode> failed;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      hosted_.reset();
+      failed.swap(hosted_);
     }
+    if (failed != nullptr) failed->relay->detach();
+    failed.reset();
     host_->impl().drop(dir_);
     stop();
     return booted;
@@ -291,9 +319,9 @@ Status MnesiaRepo::Impl::boot(Metadata& /*metadata*/) {
     if (!probe.ok()) return probe.status();
     probe_ = std::move(probe).value();
   }
+  if (probe_ != nullptr) probe_->start();
   Result<Outcome> outcome = bring_up(true);
   if (!outcome.ok()) return outcome.status();
-  if (probe_ != nullptr) probe_->start();
   if (*outcome == Outcome::pending) schedule_retry();
   return Status::Ok();
 }
@@ -301,9 +329,18 @@ Status MnesiaRepo::Impl::boot(Metadata& /*metadata*/) {
 Result<MnesiaRepo::Impl::Outcome> MnesiaRepo::Impl::bring_up(bool at_boot) {
   const bool joiner = !options_.cluster_nodes.empty();
   std::shared_ptr<repo::HostedNode> hosted = host_->impl().find(dir_);
+  const engine::EtcdMember* member = hosted != nullptr ? hosted->node->engine().member() : nullptr;
+  if (member != nullptr && !member->running()) {
+    // Its etcd member gave up: that node is of no use any more; open the directory afresh.
+    log(LogLevel::warning, "the node kept in this process lost its etcd member; reopening it");
+    hosted.reset();
+    host_->impl().drop(dir_);
+  }
   const bool reused = hosted != nullptr;
   if (reused) {
-    attach_relay(*hosted);
+    if (!attach_relay(*hosted)) {
+      return invalid_argument("directory " + dir_ + " has a running repo in this process already");
+    }
   } else {
     Status possible = joiner ? first_join_possible() : Status::Ok();
     Result<std::shared_ptr<repo::HostedNode>> opened =
@@ -398,7 +435,7 @@ Result<std::shared_ptr<repo::HostedNode>> MnesiaRepo::Impl::open_node() {
   hosted->dir = dir_;
   hosted->node_name = options_.node;
   hosted->pubsub = pubsub_;
-  attach_relay(*hosted);
+  (void)attach_relay(*hosted);  // a new node: nobody is attached yet
 
   store::LocalNodeConfig c;
   c.engine.node_name = options_.node;
@@ -431,14 +468,14 @@ Result<std::shared_ptr<repo::HostedNode>> MnesiaRepo::Impl::open_node() {
   Result<std::unique_ptr<store::LocalNode>> opened = store::LocalNode::open(std::move(c));
   if (!opened.ok()) return opened.status();
   hosted->node = std::move(opened).value();
-  if (own_pubsub_ != nullptr) hosted->own_pubsub = std::move(own_pubsub_);
+  hosted->own_pubsub = own_pubsub_;
   if (hosted->node->replica().stats().loaded_from_snapshot_revision > 0) {
     hosted->loaded_at_open = hosted->node->replica().read().catalog().table_names();
   }
   return hosted;
 }
 
-void MnesiaRepo::Impl::attach_relay(repo::HostedNode& hosted) {
+bool MnesiaRepo::Impl::attach_relay(repo::HostedNode& hosted) {
   repo::NodeRelay::Listeners listeners;
   listeners.node_event = [this](const engine::NodeEvent& e) {
     if (!dynamic_) return;
@@ -463,7 +500,7 @@ void MnesiaRepo::Impl::attach_relay(repo::HostedNode& hosted) {
                       std::to_string(e.restarts) + " restarts: " + e.detail));
     }
   };
-  hosted.relay->attach(std::move(listeners));
+  return hosted.relay->attach(std::move(listeners));
 }
 
 Status MnesiaRepo::Impl::seed_tables(store::LocalNode& node) {
@@ -478,8 +515,7 @@ Status MnesiaRepo::Impl::seed_tables(store::LocalNode& node) {
       status = present->spec() == spec ? "already_loaded" : "error";
       if (status == "error") why = "exists with another definition";
     } else {
-      Status created =
-          node.store().create_table(spec, WriteOptions{.timeout = options_.wait_timeout});
+      Status created = node.store().create_table(spec);
       if (created.ok()) {
         status = "created";
       } else if (created.code() == StatusCode::already_exists) {
@@ -539,8 +575,8 @@ Status MnesiaRepo::Impl::wait_tables(store::LocalNode& node, std::vector<std::st
     tables = waited.missing;
     log(LogLevel::warning, "tables still loading after slice " + std::to_string(slice) + " of " +
                                std::to_string(options_.wait_retries) + " (" +
-                               std::to_string(options_.wait_timeout.count()) +
-                               " ms each): " + join_names(tables));
+                               std::to_string(options_.wait_timeout.count()) + " ms each): " +
+                               join_names(tables) + " (" + waited.status.message() + ")");
   }
   return Status(StatusCode::tables_unavailable,
                 "node " + options_.node + ": tables not loaded after " +
@@ -579,6 +615,16 @@ void MnesiaRepo::Impl::post(std::function<void()> task) {
   cv_.notify_all();
 }
 
+void MnesiaRepo::Impl::run_guarded(const std::function<void()>& task) const {
+  try {
+    task();
+  } catch (const std::exception& e) {
+    log(LogLevel::error, std::string("a task of the repo's thread threw: ") + e.what());
+  } catch (...) {
+    log(LogLevel::error, "a task of the repo's thread threw a non-standard exception");
+  }
+}
+
 void MnesiaRepo::Impl::worker_loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
@@ -586,7 +632,7 @@ void MnesiaRepo::Impl::worker_loop() {
       std::function<void()> task = std::move(tasks_.front());
       tasks_.pop_front();
       lock.unlock();
-      task();
+      run_guarded(task);
       lock.lock();
       continue;
     }
@@ -640,11 +686,14 @@ NodeUpResult MnesiaRepo::Impl::retry_join(const std::string& peer) {
   if (!outcome.ok()) {
     // A hard error (corrupt directory, failed essential tables): still pending, said loudly.
     log(LogLevel::error, "join attempt failed: " + outcome.status().to_string());
+    std::shared_ptr<repo::HostedNode> failed;
     {
       std::lock_guard<std::mutex> lock(mu_);
       pending_reason_ = outcome.status().to_string();
-      hosted_.reset();
+      failed.swap(hosted_);
     }
+    if (failed != nullptr) failed->relay->detach();
+    failed.reset();
     host_->impl().drop(dir_);
     result.action = "pending";
   } else if (*outcome == Outcome::ready) {
@@ -845,6 +894,10 @@ void MnesiaRepo::Impl::refresh_known_members() {
     for (const engine::Member& m : *members) {
       if (!m.name.empty()) known.insert(m.name);
     }
+  } else {
+    log(LogLevel::warning,
+        "cannot list the cluster's members (nodeup and nodedown may count a member as new): " +
+            members.status().to_string());
   }
   if (engine::NodeMonitor* monitor = hosted->node->node_monitor()) {
     for (const std::string& up : monitor->up()) known.insert(up);
@@ -938,6 +991,9 @@ Result<NodeUpResult> MnesiaRepo::Impl::handle_nodeup(const std::string& peer) {
                       (options_.cluster_nodes.empty() ? "is off for a seed" : "was turned off") +
                       "); nodeup of " + peer + " ignored");
   }
+  if (std::this_thread::get_id() == worker_.get_id()) {
+    return invalid_argument("handle_nodeup called from the repo's own thread would wait on itself");
+  }
   auto done = std::make_shared<std::promise<NodeUpResult>>();
   std::future<NodeUpResult> result = done->get_future();
   {
@@ -962,6 +1018,10 @@ Result<bool> MnesiaRepo::Impl::handle_nodedown(const std::string& peer) {
     return Status(
         StatusCode::unsupported,
         "node " + options_.node + " does not watch node events; nodedown of " + peer + " ignored");
+  }
+  if (std::this_thread::get_id() == worker_.get_id()) {
+    return invalid_argument(
+        "handle_nodedown called from the repo's own thread would wait on itself");
   }
   auto done = std::make_shared<std::promise<bool>>();
   std::future<bool> result = done->get_future();
@@ -1015,9 +1075,16 @@ void MnesiaRepo::Impl::on_failure(std::function<void(const Status&)> listener) {
 }
 
 void MnesiaRepo::Impl::stop() {
+  if (worker_.joinable() && std::this_thread::get_id() == worker_.get_id()) {
+    log(LogLevel::error,
+        "stop() called from the repo's own thread (a listener or a handler of its events); "
+        "ignored: stop it from another thread");
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (status_ == RepoStatus::stopped) return;
+    if (stop_begun_) return;
+    stop_begun_ = true;
     stopping_ = true;
   }
   cv_.notify_all();

@@ -4,14 +4,28 @@
 
 namespace mishka::repo {
 
-void NodeRelay::attach(Listeners listeners) {
+bool NodeRelay::attach(Listeners listeners) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (attached_) return false;
+  attached_ = true;
   listeners_ = std::move(listeners);
+  if (removed_ && listeners_.removed) listeners_.removed(*removed_);
+  if (listeners_.mismatch) {
+    for (const engine::ClusterMismatch& m : mismatches_) listeners_.mismatch(m);
+  }
+  if (gave_up_ && listeners_.member_event) listeners_.member_event(*gave_up_);
+  return true;
+}
+
+bool NodeRelay::attached() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return attached_;
 }
 
 void NodeRelay::detach() {
   std::lock_guard<std::mutex> lock(mu_);
   listeners_ = Listeners{};
+  attached_ = false;
 }
 
 void NodeRelay::node_event(const engine::NodeEvent& event) {
@@ -21,16 +35,19 @@ void NodeRelay::node_event(const engine::NodeEvent& event) {
 
 void NodeRelay::mismatch(const engine::ClusterMismatch& mismatch) {
   std::lock_guard<std::mutex> lock(mu_);
+  mismatches_.push_back(mismatch);
   if (listeners_.mismatch) listeners_.mismatch(mismatch);
 }
 
 void NodeRelay::removed(const std::string& detail) {
   std::lock_guard<std::mutex> lock(mu_);
+  removed_ = detail;
   if (listeners_.removed) listeners_.removed(detail);
 }
 
 void NodeRelay::member_event(const engine::MemberEvent& event) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (event.kind == engine::MemberEvent::Kind::gave_up) gave_up_ = event;
   if (listeners_.member_event) listeners_.member_event(event);
 }
 

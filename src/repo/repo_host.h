@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,11 @@ class NodeRelay {
     std::function<void(const std::string&)> removed;
     std::function<void(const engine::MemberEvent&)> member_event;
   };
-  void attach(Listeners listeners);
+  // Attaches a repo and tells it, at once, what the node said before that a repo must know
+  // (a removal, cluster mismatches, a member that gave up). False, and nothing attached, when
+  // a repo is attached already.
+  bool attach(Listeners listeners);
+  bool attached() const;
   // After detach() returns, no listener of the detached repo is running or will run.
   void detach();
 
@@ -40,15 +45,21 @@ class NodeRelay {
   void member_event(const engine::MemberEvent& event);
 
  private:
-  // Held while a listener runs, so that detach() waits for it.
-  std::mutex mu_;
+  // Held while a listener runs, so that detach() waits for it. Listeners must not stop the
+  // repo (docs/repo.md, "Threads").
+  mutable std::mutex mu_;
   Listeners listeners_;
+  bool attached_ = false;
+  // The node says these once; a repo that attaches later hears them from here.
+  std::vector<engine::ClusterMismatch> mismatches_;
+  std::optional<std::string> removed_;
+  std::optional<engine::MemberEvent> gave_up_;
 };
 
 struct HostedNode {
   std::string dir;  // absolute
   std::string node_name;
-  std::unique_ptr<pubsub::PubSub> own_pubsub;  // when the first repo made its own
+  std::shared_ptr<pubsub::PubSub> own_pubsub;  // when the first repo made its own
   pubsub::PubSub* pubsub = nullptr;
   std::shared_ptr<NodeRelay> relay = std::make_shared<NodeRelay>();
   std::unique_ptr<store::LocalNode> node;

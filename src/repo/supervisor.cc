@@ -1,5 +1,6 @@
 // RepoSupervisor (include/mishka/repo.h): one MnesiaRepo child, restarted by its policy.
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -50,8 +51,10 @@ class RepoSupervisor::Impl {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::shared_ptr<MnesiaRepo> child_;
-  // Set when the child failed; the loop stops it and restarts.
+  // Set when the child failed; the loop stops it and restarts. Each child has a generation, so
+  // that a failure reported by a child already replaced (restart_child) is ignored.
   bool child_failed_ = false;
+  std::uint64_t generation_ = 0;
   std::optional<Clock::time_point> restart_at_;
   std::deque<Clock::time_point> recent_restarts_;
   int restarts_ = 0;
@@ -64,12 +67,16 @@ class RepoSupervisor::Impl {
 
 Status RepoSupervisor::Impl::start() {
   if (options_.max_restarts < 0) {
-    return invalid_argument("supervisor option 'max_restarts' must be >= 0, got " +
+    return invalid_argument("supervisor option 'max_restarts': must be 0 or more, got " +
                             std::to_string(options_.max_restarts));
   }
-  if (options_.period.count() <= 0 || options_.backoff.count() < 0) {
-    return invalid_argument(
-        "supervisor options 'period' must be > 0 and 'backoff' >= 0 (milliseconds)");
+  if (options_.period.count() <= 0) {
+    return invalid_argument("supervisor option 'period': must be more than 0 ms, got " +
+                            std::to_string(options_.period.count()) + " ms");
+  }
+  if (options_.backoff.count() < 0) {
+    return invalid_argument("supervisor option 'backoff': must be 0 ms or more, got " +
+                            std::to_string(options_.backoff.count()) + " ms");
   }
   MISHKA_RETURN_IF_ERROR(validate_repo_options(repo_));
   if (repo_.host == nullptr) {
@@ -82,18 +89,27 @@ Status RepoSupervisor::Impl::start() {
 }
 
 void RepoSupervisor::Impl::start_child() {
-  std::lock_guard<std::mutex> starting(start_mu_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+  }
   Result<std::unique_ptr<MnesiaRepo>> started = MnesiaRepo::start(repo_);
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   if (!started.ok()) {
     last_failure_ = started.status();
+    log_to(repo_.log, LogLevel::error,
+           "supervisor: the repo's boot failed: " + started.status().to_string());
     child_ended(started.status());
     return;
   }
   child_ = std::shared_ptr<MnesiaRepo>(std::move(started).value());
   child_failed_ = false;
-  child_->on_failure([this](const Status& failure) {
+  const std::uint64_t generation = ++generation_;
+  std::shared_ptr<MnesiaRepo> child = child_;
+  lock.unlock();
+  child->on_failure([this, generation](const Status& failure) {
     std::lock_guard<std::mutex> guard(mu_);
+    if (generation != generation_) return;  // a child replaced meanwhile
     last_failure_ = failure;
     child_failed_ = true;
     cv_.notify_all();
@@ -112,6 +128,10 @@ void RepoSupervisor::Impl::child_ended(std::optional<Status> failure) {
   }
   if (static_cast<int>(recent_restarts_.size()) >= options_.max_restarts) {
     given_up_ = true;
+    log_to(repo_.log, LogLevel::critical,
+           "supervisor: gave up after " + std::to_string(options_.max_restarts) +
+               " restarts within " + std::to_string(options_.period.count()) +
+               " ms; last failure: " + (failure ? failure->to_string() : std::string("none")));
     return;
   }
   recent_restarts_.push_back(now);
@@ -127,7 +147,10 @@ void RepoSupervisor::Impl::loop() {
       std::shared_ptr<MnesiaRepo> failed = std::move(child_);
       const std::optional<Status> failure = last_failure_;
       lock.unlock();
-      failed->stop();
+      log_to(repo_.log, LogLevel::error,
+             "supervisor: the repo failed: " + (failure ? failure->to_string() : std::string()) +
+                 "; restarting it by its policy");
+      if (failed != nullptr) failed->stop();
       failed.reset();
       lock.lock();
       child_ended(failure);
@@ -137,7 +160,10 @@ void RepoSupervisor::Impl::loop() {
       restart_at_.reset();
       ++restarts_;
       lock.unlock();
-      start_child();
+      {
+        std::lock_guard<std::mutex> starting(start_mu_);
+        start_child();
+      }
       lock.lock();
       continue;
     }
@@ -150,12 +176,16 @@ void RepoSupervisor::Impl::loop() {
 }
 
 Status RepoSupervisor::Impl::restart_child() {
+  // One start at a time: the loop's restarts, this, and stop() wait for each other.
+  std::lock_guard<std::mutex> starting(start_mu_);
   std::shared_ptr<MnesiaRepo> old;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return Status(StatusCode::engine_unavailable, "the supervisor is stopped");
     old = std::move(child_);
     restart_at_.reset();
+    child_failed_ = false;
+    ++generation_;  // a failure the old child reports from now on is not this child's
   }
   if (old != nullptr) old->stop();
   old.reset();
