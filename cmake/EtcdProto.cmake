@@ -120,3 +120,10 @@ add_custom_command(
 add_library(mishka_etcd_proto STATIC ${_gen_sources} ${_gen_headers})
 target_include_directories(mishka_etcd_proto SYSTEM PUBLIC "$<BUILD_INTERFACE:${_gen_dir}>")
 target_link_libraries(mishka_etcd_proto PUBLIC gRPC::grpc++ protobuf::libprotobuf)
+# Generated code is treated like the Debian libraries it calls (libprotobuf and gRPC are neither
+# instrumented nor built with our debug info): no sanitizers, no debug info. Measured here, that
+# makes its largest file compile in 12 s instead of 20 s (release) and 55 s (ASan).
+target_compile_options(mishka_etcd_proto PRIVATE -g0)
+if(MISHKA_SANITIZE)
+  target_compile_options(mishka_etcd_proto PRIVATE -fno-sanitize=address,undefined)
+endif()
