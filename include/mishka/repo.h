@@ -184,6 +184,12 @@ struct HealthReport {
 };
 Value to_value(const HealthReport& report);
 
+// The digest of a node's tables (docs/formats.md, "Digest") at a revision of its replica.
+struct ReplicaDigest {
+  std::string digest_hex;
+  std::int64_t revision = 0;
+};
+
 // What a nodeup did (CONTRACT.md section 4).
 struct NodeUpResult {
   std::string action;  // ignored, already_member, joined, pending, connected, unreachable, error
@@ -226,6 +232,12 @@ class MnesiaRepo {
   // A request by name: "state", "schemas" or "health_check", answered as a Value.
   // invalid_argument naming any other request, at once.
   Result<Value> call(std::string_view request);
+
+  // The digest of this node's tables once its replica caught up with every write committed
+  // anywhere before the call: nodes that hold the same data give the same digest (except for
+  // the records of local_content tables, which differ per node by design). engine_unavailable
+  // while pending; the errors of a consistent read (no_quorum, timeout).
+  Result<ReplicaDigest> digest(std::chrono::milliseconds timeout);
 
   // The store; nullptr while pending. Valid until stop().
   Store* store() const;

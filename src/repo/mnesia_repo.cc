@@ -91,6 +91,7 @@ class MnesiaRepo::Impl {
   Result<NodeUpResult> handle_nodeup(const std::string& peer);
   Result<bool> handle_nodedown(const std::string& peer);
   Store* store() const;
+  Result<ReplicaDigest> digest(milliseconds timeout);
   Status remove_node(const std::string& node, milliseconds timeout);
   std::optional<Status> failure() const;
   void on_failure(std::function<void(const Status&)> listener);
@@ -1046,6 +1047,21 @@ Store* MnesiaRepo::Impl::store() const {
   return hosted_ == nullptr ? nullptr : &hosted_->node->store();
 }
 
+Result<ReplicaDigest> MnesiaRepo::Impl::digest(milliseconds timeout) {
+  std::shared_ptr<repo::HostedNode> hosted;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    hosted = hosted_;
+  }
+  if (hosted == nullptr) {
+    return Status(StatusCode::engine_unavailable,
+                  "node " + options_.node + " has no tables yet (pending)");
+  }
+  MISHKA_RETURN_IF_ERROR(hosted->node->replica().sync(engine::Deadline::after(timeout)));
+  const replica::Replica::ReadView view = hosted->node->replica().read();
+  return ReplicaDigest{.digest_hex = view.catalog().digest_hex(), .revision = view.revision()};
+}
+
 Status MnesiaRepo::Impl::remove_node(const std::string& node, milliseconds timeout) {
   std::shared_ptr<repo::HostedNode> hosted;
   {
@@ -1170,6 +1186,9 @@ Result<Value> MnesiaRepo::call(std::string_view request) {
 
 Store* MnesiaRepo::store() const {
   return impl_->store();
+}
+Result<ReplicaDigest> MnesiaRepo::digest(milliseconds timeout) {
+  return impl_->digest(timeout);
 }
 Status MnesiaRepo::remove_node(const std::string& node, milliseconds timeout) {
   return impl_->remove_node(node, timeout);

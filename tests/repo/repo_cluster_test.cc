@@ -381,6 +381,14 @@ TEST_F(RepoCluster, SeedAndTwoJoinersHoldTheSameContents) {
         TransactionOptions{.consistent = true}));
     EXPECT_EQ(keys.size(), ids.size()) << node->name();
   }
+  // And the digests of the three replicas are equal (nothing is written any more).
+  std::set<std::string> digests;
+  for (TestNode* node : all) {
+    Result<ReplicaDigest> digest = node->repo().digest(milliseconds(10000));
+    ASSERT_TRUE(digest.ok()) << node->name() << ": " << digest.status().to_string();
+    digests.insert(digest->digest_hex);
+  }
+  EXPECT_EQ(digests.size(), 1u);
 }
 
 // 3. A joiner restarted while the seed is down comes up on its own directory (the other joiner

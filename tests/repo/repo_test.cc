@@ -139,6 +139,11 @@ TEST(RepoBoot, HealthStateAndSchemas) {
   EXPECT_EQ(schemas[0].storage, StorageType::disc_copies);
   EXPECT_FALSE(schemas[0].local_content);
 
+  Result<ReplicaDigest> digest = (*repo)->digest(kWait);
+  ASSERT_TRUE(digest.ok()) << digest.status().to_string();
+  EXPECT_EQ(digest->digest_hex.size(), 64u);
+  EXPECT_GT(digest->revision, 0);
+
   Result<Value> bogus = (*repo)->call("reticulate");
   EXPECT_EQ(bogus.status().code(), StatusCode::invalid_argument);
   Result<Value> as_value = (*repo)->call("state");
@@ -245,6 +250,7 @@ TEST(RepoPending, JoinerWithAnUnreachableSeedIsPending) {
   EXPECT_FALSE(state.pending_reason.empty());
   EXPECT_EQ(f.repo->store(), nullptr);
   EXPECT_TRUE(f.repo->schemas().empty());
+  EXPECT_EQ(f.repo->digest(kWait).status().code(), StatusCode::engine_unavailable);
   HealthReport health = f.repo->health_check();
   EXPECT_FALSE(health.healthy);
   EXPECT_TRUE(f.events.events("mishka_installer.mnesia.health_check").empty());
