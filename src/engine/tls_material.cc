@@ -962,6 +962,13 @@ PeerTlsCheck handshake_failure(const std::string& where, Conversation::Step step
     case Step::timed_out:
       return {V::unreachable, where + ": connected, but no TLS answer before the deadline"};
     case Step::reset:
+      // A plain-text server that drops our hello unread closes with data pending, which the
+      // kernel turns into a reset rather than an end of stream: the same answer as a close.
+      if (talk.head().empty()) {
+        return {V::not_tls, where + " reset the connection on our TLS handshake without a word (" +
+                                talk.socket_error() +
+                                "): it does not speak TLS there (a plain-text etcd?)"};
+      }
       return {V::unreachable, where + ": the connection broke during the TLS handshake (" +
                                   talk.socket_error() + ")"};
     case Step::peer_eof:
