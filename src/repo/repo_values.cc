@@ -90,12 +90,13 @@ ClusterView read_cluster_view(store::LocalNode& node, std::chrono::milliseconds 
   if (auto self = members.find(node.node_name()); self != members.end()) self->second.up = true;
   for (auto& [name, info] : members) view.members.push_back(std::move(info));
 
-  MemberHealth health = read_member_health(node, timeout);
+  MemberHealth health = read_member_health(node, timeout, listed.ok() ? &*listed : nullptr);
   view.leader = std::move(health.leader);
   return view;
 }
 
-MemberHealth read_member_health(store::LocalNode& node, std::chrono::milliseconds timeout) {
+MemberHealth read_member_health(store::LocalNode& node, std::chrono::milliseconds timeout,
+                                const std::vector<engine::Member>* members) {
   MemberHealth health;
   engine::EtcdClient& client = node.engine().client();
   const engine::Deadline deadline = engine::Deadline::after(timeout);
@@ -107,12 +108,13 @@ MemberHealth read_member_health(store::LocalNode& node, std::chrono::millisecond
   health.healthy = status->leader != 0 && status->errors.empty();
   health.replica_lag =
       std::max<std::int64_t>(0, status->header.revision - node.replica().applied_revision());
-  if (status->leader != 0) {
-    Result<std::vector<engine::Member>> listed = client.member_list(deadline);
-    if (listed.ok()) {
-      for (const engine::Member& m : *listed) {
-        if (m.id == status->leader) health.leader = m.name;
-      }
+  if (status->leader == 0) return health;
+  Result<std::vector<engine::Member>> listed = members != nullptr
+                                                   ? Result<std::vector<engine::Member>>(*members)
+                                                   : client.member_list(deadline);
+  if (listed.ok()) {
+    for (const engine::Member& m : *listed) {
+      if (m.id == status->leader) health.leader = m.name;
     }
   }
   return health;

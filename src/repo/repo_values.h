@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/etcd_client.h"
 #include "mishka/repo.h"
 #include "mishka/value.h"
 #include "store/local_node.h"
@@ -40,6 +41,9 @@ struct MemberHealth {
   std::string leader;             // node name of the leader; "" when none or unknown
   std::int64_t replica_lag = -1;  // etcd's revision minus the replica's applied revision
 };
-MemberHealth read_member_health(store::LocalNode& node, std::chrono::milliseconds timeout);
+// `members`: the cluster's member list when the caller has read it already (the leader's name
+// is looked up there); nullptr: read it here when there is a leader.
+MemberHealth read_member_health(store::LocalNode& node, std::chrono::milliseconds timeout,
+                                const std::vector<engine::Member>* members = nullptr);
 
 }  // namespace mishka::repo
