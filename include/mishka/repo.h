@@ -28,7 +28,7 @@
 #include <string_view>
 #include <vector>
 
-#include "common/log.h"
+#include "mishka/log.h"
 #include "mishka/status.h"
 #include "mishka/store.h"
 #include "mishka/table_spec.h"
@@ -181,6 +181,9 @@ struct HealthReport {
   std::string leader;
   bool member_healthy = false;    // the local etcd member answers and has a leader
   std::int64_t replica_lag = -1;  // etcd's revision minus the replica's; -1 unknown
+  // Times this node's etcd member was started again after it exited (0 for a replica, which
+  // runs no member).
+  std::int64_t etcd_restarts = 0;
 };
 Value to_value(const HealthReport& report);
 

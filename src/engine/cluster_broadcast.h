@@ -41,11 +41,11 @@
 #include <string>
 #include <string_view>
 
-#include "common/log.h"
 #include "engine/deadline.h"
 #include "engine/etcd_client.h"
+#include "mishka/log.h"
+#include "mishka/pubsub.h"
 #include "mishka/status.h"
-#include "pubsub/pubsub.h"
 
 namespace mishka::engine {
 

@@ -36,11 +36,11 @@
 #include <thread>
 #include <vector>
 
-#include "common/log.h"
 #include "engine/etcd_client.h"
 #include "engine/etcd_member.h"
 #include "engine/identity.h"
 #include "engine/join.h"
+#include "mishka/log.h"
 #include "mishka/status.h"
 
 namespace mishka::engine {

@@ -25,9 +25,9 @@
 #include <thread>
 #include <vector>
 
-#include "common/log.h"
 #include "engine/deadline.h"
 #include "engine/etcd_client.h"
+#include "mishka/log.h"
 #include "mishka/status.h"
 #include "mishka/value.h"
 

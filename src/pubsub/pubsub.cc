@@ -9,7 +9,7 @@
 // flush() needs "everything enqueued before now is done" while later messages keep arriving:
 // each message gets a sequence number when enqueued, and the wait ends once no mailbox holds
 // and no delivery thread runs a message numbered at or below the last number at the call.
-#include "pubsub/pubsub.h"
+#include "mishka/pubsub.h"
 
 #include <algorithm>
 #include <condition_variable>

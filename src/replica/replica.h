@@ -17,9 +17,9 @@
 #include <shared_mutex>
 #include <string>
 
-#include "common/log.h"
 #include "engine/deadline.h"
 #include "engine/etcd_client.h"
+#include "mishka/log.h"
 #include "mishka/status.h"
 #include "replica/keyspace.h"
 #include "store/catalog.h"

@@ -12,16 +12,17 @@
 #include <utility>
 
 #include "engine/etcd_client.h"
+#include "engine/etcd_member.h"
 #include "engine/identity.h"
 #include "engine/join.h"
 #include "engine/node_name.h"
 #include "engine/presence.h"
 #include "engine/tls_material.h"
 #include "mishka/repo.h"
+#include "mishka/telemetry.h"
 #include "repo/repo_host.h"
 #include "repo/repo_values.h"
 #include "store/local_node.h"
-#include "telemetry/telemetry.h"
 
 namespace mishka {
 
@@ -974,6 +975,9 @@ HealthReport MnesiaRepo::Impl::health_check() {
   report.leader = std::move(member.leader);
   report.member_healthy = member.healthy;
   report.replica_lag = member.replica_lag;
+  if (const engine::EtcdMember* etcd = hosted->node->engine().member(); etcd != nullptr) {
+    report.etcd_restarts = etcd->restart_count();
+  }
 
   List missing;
   for (const std::string& name : report.missing) missing.emplace_back(name);

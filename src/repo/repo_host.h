@@ -15,8 +15,8 @@
 #include "engine/etcd_member.h"
 #include "engine/local_engine.h"
 #include "engine/presence.h"
+#include "mishka/pubsub.h"
 #include "mishka/repo.h"
-#include "pubsub/pubsub.h"
 #include "store/local_node.h"
 
 namespace mishka::repo {

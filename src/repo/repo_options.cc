@@ -518,6 +518,7 @@ Value to_value(const HealthReport& report) {
       {"leader", report.leader},
       {"member_healthy", report.member_healthy},
       {"replica_lag", report.replica_lag},
+      {"etcd_restarts", report.etcd_restarts},
   });
 }
 

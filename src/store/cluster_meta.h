@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <string>
 
-#include "common/log.h"
 #include "engine/deadline.h"
 #include "engine/etcd_client.h"
+#include "mishka/log.h"
 #include "mishka/status.h"
 #include "replica/keyspace.h"
 

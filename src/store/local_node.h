@@ -26,13 +26,13 @@
 #include <string>
 #include <vector>
 
-#include "common/log.h"
 #include "engine/cluster_broadcast.h"
 #include "engine/local_engine.h"
 #include "engine/presence.h"
+#include "mishka/log.h"
+#include "mishka/pubsub.h"
 #include "mishka/status.h"
 #include "mishka/store.h"
-#include "pubsub/pubsub.h"
 #include "replica/replica.h"
 #include "store/ram_lease.h"
 
@@ -63,7 +63,7 @@ struct LocalNodeConfig {
   std::chrono::milliseconds ram_lease_keep_alive_period{1000};
   std::chrono::milliseconds ram_lease_stale_after{5000};
 
-  // The node's pub/sub (pubsub/pubsub.h), owned by the caller so that subscribers may come
+  // The node's pub/sub (mishka/pubsub.h), owned by the caller so that subscribers may come
   // before the node: while the node runs, its cluster-wide broadcasts go through etcd
   // (engine/cluster_broadcast.h, under "<root>ps/") to every node's subscribers. Not owned;
   // must outlive the node. nullptr: none.

@@ -27,9 +27,9 @@
 #include <string>
 #include <thread>
 
-#include "common/log.h"
 #include "engine/deadline.h"
 #include "engine/etcd_client.h"
+#include "mishka/log.h"
 #include "mishka/status.h"
 
 namespace mishka::store {

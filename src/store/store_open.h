@@ -5,8 +5,8 @@
 #include <memory>
 #include <string>
 
-#include "common/log.h"
 #include "engine/etcd_client.h"
+#include "mishka/log.h"
 #include "mishka/store.h"
 #include "replica/keyspace.h"
 #include "replica/replica.h"

@@ -11,10 +11,10 @@
 #include <memory>
 #include <string>
 
-#include "common/log.h"
+#include "mishka/log.h"
 #include "mishka/status.h"
+#include "mishka/telemetry.h"
 #include "mishka/value.h"
-#include "telemetry/telemetry.h"
 
 namespace mishka::telemetry {
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "mishka/status.h"
-#include "telemetry/telemetry.h"
+#include "mishka/telemetry.h"
 
 namespace mishka::telemetry {
 

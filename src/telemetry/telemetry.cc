@@ -1,4 +1,4 @@
-#include "telemetry/telemetry.h"
+#include "mishka/telemetry.h"
 
 #include <algorithm>
 #include <atomic>

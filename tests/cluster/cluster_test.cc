@@ -10,7 +10,7 @@
 #include "cluster_harness.h"
 #include "engine/deadline.h"
 #include "engine/etcd_client.h"
-#include "pubsub/pubsub.h"
+#include "mishka/pubsub.h"
 
 namespace mishka::test {
 namespace {

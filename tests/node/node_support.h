@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "common/log.h"
+#include "mishka/log.h"
 #include "mishka/status.h"
 #include "mishka/table_spec.h"
 #include "store/local_node.h"

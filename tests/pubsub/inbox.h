@@ -13,8 +13,8 @@
 #include <utility>
 #include <vector>
 
-#include "common/log.h"
-#include "pubsub/pubsub.h"
+#include "mishka/log.h"
+#include "mishka/pubsub.h"
 
 namespace mishka::pubsub::test {
 

@@ -2,7 +2,7 @@
 // cluster broadcast, order, a throwing, a slow and a re-entrant subscriber, full mailboxes,
 // flush, and destruction with messages still queued. Every wait is bounded.
 
-#include "pubsub/pubsub.h"
+#include "mishka/pubsub.h"
 
 #include <gtest/gtest.h>
 

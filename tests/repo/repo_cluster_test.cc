@@ -24,12 +24,12 @@
 #include <vector>
 
 #include "engine/identity.h"
+#include "mishka/pubsub.h"
 #include "mishka/repo.h"
 #include "mishka/store.h"
-#include "pubsub/pubsub.h"
+#include "mishka/telemetry.h"
 #include "repo/repo_support.h"
 #include "support/watchdog.h"
-#include "telemetry/telemetry.h"
 
 namespace mishka::test {
 namespace {

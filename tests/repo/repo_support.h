@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "mishka/pubsub.h"
 #include "mishka/repo.h"
-#include "pubsub/pubsub.h"
+#include "mishka/telemetry.h"
 #include "support/process_checks.h"  // etcd_binary, eventually
 #include "support/temp_dir.h"
-#include "telemetry/telemetry.h"
 
 namespace mishka::test {
 

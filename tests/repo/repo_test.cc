@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "pubsub/pubsub.h"
+#include "mishka/pubsub.h"
+#include "mishka/telemetry.h"
 #include "repo/repo_support.h"
-#include "telemetry/telemetry.h"
 
 namespace mishka::test {
 namespace {

@@ -6,8 +6,8 @@
 #include <fstream>
 
 #include "mishka/repo.h"
+#include "mishka/telemetry.h"
 #include "repo/repo_support.h"
-#include "telemetry/telemetry.h"
 
 namespace mishka::test {
 namespace {

@@ -4,7 +4,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "telemetry/telemetry.h"
+#include "mishka/telemetry.h"
 
 namespace mishka::test {
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "fake_clock.h"
-#include "telemetry/telemetry.h"
+#include "mishka/telemetry.h"
 
 namespace mishka::telemetry {
 namespace {

@@ -1,5 +1,5 @@
 // Telemetry: attach, detach, execute, failing handlers, re-entrancy and concurrency.
-#include "telemetry/telemetry.h"
+#include "mishka/telemetry.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

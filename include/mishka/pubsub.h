@@ -34,7 +34,7 @@
 #include <string>
 #include <string_view>
 
-#include "common/log.h"
+#include "mishka/log.h"
 #include "mishka/status.h"
 #include "mishka/value.h"
 

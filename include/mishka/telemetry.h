@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/log.h"
+#include "mishka/log.h"
 #include "mishka/status.h"
 #include "mishka/value.h"
 
