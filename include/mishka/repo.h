@@ -218,6 +218,8 @@ class MnesiaRepo {
   void stop();
 
   RepoState state() const;
+  // The status alone: no etcd call (state() asks etcd for the members and the leader).
+  RepoStatus status() const;
   // Every local table but the schema, by name; empty while pending.
   std::vector<TableSchema> schemas() const;
   // The health check now (CONTRACT.md section 5). Emits the health_check event, except while

@@ -148,6 +148,11 @@ class Store {
   Status transaction(const std::function<Status(Transaction&)>& fn,
                      const TransactionOptions& options = {});
 
+  // The spec of table `name` as this node's replica has it (no etcd round trip): what a
+  // caller needs to build or read records by attribute name. not_found naming the table when
+  // the replica has no such table.
+  Result<TableSpec> table_spec(std::string_view name) const;
+
   StoreStats stats() const;
 
   class Impl;

@@ -87,6 +87,10 @@ class MnesiaRepo::Impl {
   void stop();
 
   RepoState state() const;
+  RepoStatus status() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return status_;
+  }
   std::vector<TableSchema> schemas() const;
   HealthReport health_check();
   Result<NodeUpResult> handle_nodeup(const std::string& peer);
@@ -1162,6 +1166,9 @@ void MnesiaRepo::stop() {
 }
 RepoState MnesiaRepo::state() const {
   return impl_->state();
+}
+RepoStatus MnesiaRepo::status() const {
+  return impl_->status();
 }
 std::vector<TableSchema> MnesiaRepo::schemas() const {
   return impl_->schemas();

@@ -136,6 +136,13 @@ class Store::Impl {
     return t->read(key);
   }
 
+  Result<TableSpec> table_spec(std::string_view table) const {
+    auto view = ctx_.replica->read();
+    const store::Table* t = view.catalog().find(table);
+    if (t == nullptr) return not_found("table " + quoted(table) + " does not exist");
+    return t->spec();
+  }
+
   // The transaction loop: run fn, commit, and on a lost compare wait for the replica to see
   // what changed and run fn again.
   Status run(const std::function<Status(Transaction&)>& fn, int max_retries, Deadline deadline,
@@ -300,6 +307,10 @@ Status Store::transaction(const std::function<Status(Transaction&)>& fn,
     MISHKA_RETURN_IF_ERROR(impl_->catch_up(deadline, "consistent transaction"));
   }
   return impl_->run(fn, options.max_retries, deadline, false);
+}
+
+Result<TableSpec> Store::table_spec(std::string_view name) const {
+  return impl_->table_spec(name);
 }
 
 StoreStats Store::stats() const {
