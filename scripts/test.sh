@@ -2,7 +2,9 @@
 # Runs every test mishka has, on a fresh Debian 12 machine as well as on a developer's:
 #
 #   setup   scripts/setup.sh (installs missing Debian packages; a no-op when all are present)
-#   main    build/ (CMake preset "default": RelWithDebInfo, tests, benchmarks, engine): all ctests
+#   main    build/ (CMake preset "default": RelWithDebInfo, tests, benchmarks, engine): all ctests,
+#           then scripts/check_install.sh build (install into a temporary prefix, build and run
+#           examples/ against it with find_package and with pkg-config)
 #   asan    build-asan/ (preset "asan": ASan+UBSan, engine included): ctest -L 'unit|property|engine'
 #   fuzz    build-fuzz/ (preset "fuzz": clang, libFuzzer): every tests/fuzz target fuzz_*
 #           (value, record, snapshot and key decoders) runs for MISHKA_FUZZ_SECONDS (default
@@ -84,7 +86,8 @@ run() {
 step_main() {
   run cmake --preset default &&
     run cmake --build --preset default -j "$JOBS" &&
-    run ctest --preset default -j "$JOBS"
+    run ctest --preset default -j "$JOBS" &&
+    run bash scripts/check_install.sh build
 }
 
 step_asan() {
