@@ -576,6 +576,7 @@ TEST(RepoToValue, HealthReportIsAMapOfItsFields) {
   h.leader = "";
   h.member_healthy = true;
   h.replica_lag = -1;
+  h.etcd_restarts = 3;
   const Value expected(Map{
       {"healthy", false},
       {"missing", List{"event"}},
@@ -587,6 +588,7 @@ TEST(RepoToValue, HealthReportIsAMapOfItsFields) {
       {"leader", ""},
       {"member_healthy", true},
       {"replica_lag", -1},
+      {"etcd_restarts", 3},
   });
   EXPECT_EQ(to_value(h), expected);
 }
