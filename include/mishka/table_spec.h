@@ -55,8 +55,9 @@ struct TableSpec {
   // Position of `attribute` in attributes, or nullopt.
   std::optional<std::size_t> attribute_position(std::string_view attribute) const;
 
-  // Checks that `record` has one value per attribute; invalid_argument naming the table
-  // otherwise.
+  // Checks that `record` has one value per attribute, none nesting lists and maps more than 63
+  // levels deep (what the record decoder accepts); invalid_argument naming the table (and the
+  // attribute) otherwise.
   Status check_record(const Record& record) const;
 
   friend bool operator==(const TableSpec&, const TableSpec&) = default;

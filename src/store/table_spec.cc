@@ -2,11 +2,39 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace mishka {
 namespace {
 
 constexpr std::size_t kMaxNameLength = 128;
+
+// The decoder refuses more than 64 nested lists and maps (DecodeLimits::max_depth in
+// src/common/codec.h), and a record is a list itself: a deeper value would be committed, then
+// be unreadable on every node and fail every later start.
+constexpr std::size_t kMaxValueNesting = 63;
+
+// True when `value` nests at most kMaxValueNesting lists and maps. Iterative: the value may be
+// deeper than the stack allows to recurse.
+bool nesting_within_limit(const Value& value) {
+  std::vector<std::pair<const Value*, std::size_t>> pending{{&value, 0}};
+  while (!pending.empty()) {
+    auto [v, depth] = pending.back();
+    pending.pop_back();
+    if (const List* list = v->get_list()) {
+      if (depth + 1 > kMaxValueNesting) return false;
+      for (const Value& item : *list) pending.emplace_back(&item, depth + 1);
+    } else if (const Map* map = v->get_map()) {
+      if (depth + 1 > kMaxValueNesting) return false;
+      for (const auto& [key, item] : map->entries()) {
+        pending.emplace_back(&key, depth + 1);
+        pending.emplace_back(&item, depth + 1);
+      }
+    }
+  }
+  return true;
+}
 
 bool is_name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -122,6 +150,13 @@ Status TableSpec::check_record(const Record& record) const {
     return invalid_argument("record for table '" + name + "' has " + std::to_string(record.size()) +
                             " values, expected " + std::to_string(attributes.size()) +
                             " (one per attribute)");
+  }
+  for (std::size_t i = 0; i < record.size(); ++i) {
+    if (!nesting_within_limit(record[i])) {
+      return invalid_argument("record for table '" + name + "': attribute '" + attributes[i] +
+                              "' nests lists and maps more than " +
+                              std::to_string(kMaxValueNesting) + " levels deep");
+    }
   }
   return Status::Ok();
 }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/codec.h"
+
 namespace mishka {
 namespace {
 
@@ -83,6 +85,35 @@ TEST(TableSpec, AttributePositionAndRecordArity) {
   Status s = spec.check_record({1, "a"});
   EXPECT_EQ(s.code(), StatusCode::invalid_argument);
   EXPECT_NE(s.message().find("has 2 values, expected 3"), std::string::npos);
+}
+
+// A value nested `levels` lists deep around the string "x".
+Value nested_lists(int levels) {
+  Value v("x");
+  for (int i = 0; i < levels; ++i) v = Value(List{std::move(v)});
+  return v;
+}
+
+// The limit is the decoder's: whatever check_record accepts decodes again, and one level more
+// would not (a committed record that no node can read).
+TEST(TableSpec, RecordNestingWithinWhatTheDecoderReads) {
+  TableSpec spec = installer_like();
+  const Record deepest{1, nested_lists(63), "1.0"};
+  ASSERT_TRUE(spec.check_record(deepest).ok());
+  Result<Record> decoded = decode_record(encode_record(deepest));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().to_string();
+  EXPECT_EQ(*decoded, deepest);
+
+  const Record too_deep{1, "a", nested_lists(64)};
+  EXPECT_FALSE(decode_record(encode_record(too_deep)).ok());
+  Status s = spec.check_record(too_deep);
+  EXPECT_EQ(s.code(), StatusCode::invalid_argument);
+  EXPECT_NE(s.message().find("attribute 'version' nests lists and maps more than 63 levels"),
+            std::string::npos)
+      << s.message();
+
+  const Value deep_map(Map{{Value("k"), nested_lists(63)}});
+  EXPECT_FALSE(spec.check_record({deep_map, "a", "1.0"}).ok());
 }
 
 TEST(TableSpec, ValueRoundTrip) {
