@@ -66,6 +66,11 @@ std::unique_ptr<Endpoint> MakeEndpoint(const std::string& address, const ClientO
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   // etcd sends ranges of any size; gRPC's default limit on a received message is 4 MiB.
   args.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, -1);
+  // No retry filter in the channel: in gRPC 1.51 (Debian 12) it can abort the process on an
+  // assertion when a TLS peer restarts (trailing metadata without a status; grpc/grpc#34683,
+  // fixed upstream only in 2026). Seen once: mishkad aborted while its seed restarted. Our
+  // callers decide about retries themselves (a call that fails unsent is engine_unavailable).
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
 
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   if (options.tls) {
