@@ -5,7 +5,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -13,81 +12,14 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "telemetry/value_json.h"
+
 namespace mishka::telemetry {
 namespace {
 
 // Keeps members in the order they are added: "time" first reads best in a log, and metadata
 // (a sorted std::map) stays sorted.
 using Json = nlohmann::ordered_json;
-
-std::string base64(std::string_view bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const std::uint32_t n = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16 |
-                            static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1]))
-                                << 8 |
-                            static_cast<unsigned char>(bytes[i + 2]);
-    out += kAlphabet[n >> 18];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-  }
-  const std::size_t left = bytes.size() - i;
-  if (left > 0) {
-    std::uint32_t n = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
-    if (left == 2) n |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-    out += kAlphabet[n >> 18];
-    out += kAlphabet[(n >> 12) & 63];
-    out += left == 2 ? kAlphabet[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
-Json to_json(const Value& value) {
-  switch (value.kind()) {
-    case ValueKind::null:
-      return nullptr;
-    case ValueKind::boolean:
-      return *value.get_bool();
-    case ValueKind::integer:
-      return *value.get_int();
-    case ValueKind::real: {
-      const double d = *value.get_double();
-      if (std::isnan(d)) return "NaN";
-      if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
-      return d;
-    }
-    case ValueKind::string:
-      return *value.get_string();
-    case ValueKind::bytes:
-      return Json{{"base64", base64(value.get_bytes()->data)}};
-    case ValueKind::list: {
-      Json out = Json::array();
-      for (const Value& v : *value.get_list()) out.push_back(to_json(v));
-      return out;
-    }
-    case ValueKind::map: {
-      const Map& map = *value.get_map();
-      bool string_keys = true;
-      for (const auto& [k, v] : map.entries()) string_keys &= k.kind() == ValueKind::string;
-      if (string_keys) {
-        Json out = Json::object();
-        for (const auto& [k, v] : map.entries()) out[*k.get_string()] = to_json(v);
-        return out;
-      }
-      Json entries = Json::array();
-      for (const auto& [k, v] : map.entries())
-        entries.push_back(Json::array({to_json(k), to_json(v)}));
-      return Json{{"entries", std::move(entries)}};
-    }
-  }
-  return nullptr;
-}
 
 std::string dump(const Json& json) {
   return json.dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -115,14 +47,14 @@ std::string rfc3339_millis(std::int64_t ns) {
 template <typename NameToValue>
 Json object_of(const NameToValue& values) {
   Json out = Json::object();
-  for (const auto& [name, value] : values) out[name] = to_json(value);
+  for (const auto& [name, value] : values) out[name] = value_to_json(value);
   return out;
 }
 
 }  // namespace
 
 std::string json_of_value(const Value& value) {
-  return dump(to_json(value));
+  return dump(value_to_json(value));
 }
 
 std::string json_line(const EventName& event, const Measurements& measurements,

@@ -27,11 +27,10 @@ struct JsonLinesOptions {
   unsigned file_mode = 0644;
 };
 
-// The JSON text of a value: null, booleans, integers (exact, all 64 bits), strings and lists as
-// themselves; doubles as numbers, but NaN and the infinities as the strings "NaN", "Infinity",
-// "-Infinity" (JSON has no such numbers); bytes as {"base64": "<RFC 4648 base64>"}; a map whose
-// keys are all strings as an object, any other map as {"entries": [[key, value], ...]}.
-// Invalid UTF-8 in a string becomes U+FFFD, so that every line stays valid JSON.
+// The JSON text of a value, as value_to_json() (src/telemetry/value_json.h) writes it: the
+// kinds as themselves, NaN and the infinities as strings, bytes as {"base64": ...}, maps with
+// string keys as objects and any other map as {"entries": [[key, value], ...]}. Invalid UTF-8
+// in a string becomes U+FFFD, so that every line stays valid JSON.
 std::string json_of_value(const Value& value);
 
 // One line of the file, without its newline. `system_time_ns` is the line's `time`, written as
