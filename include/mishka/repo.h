@@ -246,6 +246,11 @@ class MnesiaRepo {
 
   // The store; nullptr while pending. Valid until stop().
   Store* store() const;
+  // The store, kept open with its node for as long as the caller holds it, even across stop()
+  // (e.g. by a supervisor replacing a failed repo): the node then stops when the last holder
+  // lets go, on that holder's thread. nullptr while pending. For code serving requests on
+  // other threads (the admin HTTP) that must not race a stop; hold it for one call, not longer.
+  std::shared_ptr<Store> shared_store() const;
   // Explicit removal of another node (CONTRACT.md section 11). Errors of LocalEngine's.
   Status remove_node(const std::string& node, std::chrono::milliseconds timeout);
 

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "admin/json_codec.h"
+#include "engine/node_name.h"
 #include "mishka/store.h"
 
 namespace mishka::admin {
@@ -134,14 +136,16 @@ AdminReply no_store(MnesiaRepo& repo) {
   } else {
     message += " has no store (status " + std::string(repo_status_name(state.status)) + ")";
   }
-  return error_reply(503, status_code_name(StatusCode::engine_unavailable), message);
+  AdminReply reply = error_reply(503, status_code_name(StatusCode::engine_unavailable), message);
+  reply.expected = state.status == RepoStatus::pending;
+  return reply;
 }
 
 AdminReply records(MnesiaRepo& repo, AdminMetrics& metrics, const AdminRequest& request) {
   const std::string& table = request.segments[1];
   Result<Value> key = key_of_path_segment(request.segments[3], request.key_format);
   if (!key.ok()) return failure(key.status());
-  Store* store = repo.store();
+  const std::shared_ptr<Store> store = repo.shared_store();
   if (store == nullptr) return no_store(repo);
   Result<TableSpec> spec = store->table_spec(table);
   if (!spec.ok()) return failure(spec.status());
@@ -185,6 +189,10 @@ AdminReply records(MnesiaRepo& repo, AdminMetrics& metrics, const AdminRequest& 
 
 AdminReply remove_member(MnesiaRepo& repo, const AdminRequest& request) {
   const std::string& node = request.segments[1];
+  // A malformed name is bad input, not an unknown member: say what is wrong with it.
+  if (Result<engine::NodeName> parsed = engine::parse_node_name(node); !parsed.ok()) {
+    return failure(parsed.status().with_context("POST /members/{node}/remove"));
+  }
   const Status removed = repo.remove_node(node, repo.options().wait_timeout);
   if (!removed.ok()) return write_failure(removed);
   return json_reply(200, Json{{"removed", node}});
@@ -197,7 +205,35 @@ AdminReply metrics_reply(AdminMetrics& metrics, MnesiaRepo* repo) {
   return reply;
 }
 
+// Holds one of the write slots of AdminHandlers while a write is served.
+class WriteSlot {
+ public:
+  WriteSlot(std::atomic<int>& in_flight, int max) : in_flight_(in_flight) {
+    held_ = in_flight_.fetch_add(1) < max;
+    if (!held_) in_flight_.fetch_sub(1);
+  }
+  ~WriteSlot() {
+    if (held_) in_flight_.fetch_sub(1);
+  }
+  WriteSlot(const WriteSlot&) = delete;
+  WriteSlot& operator=(const WriteSlot&) = delete;
+  bool held() const { return held_; }
+
+ private:
+  std::atomic<int>& in_flight_;
+  bool held_ = false;
+};
+
+bool is_write(std::string_view route, std::string_view method) {
+  return route == "remove_member" ||
+         (route == "records" && (method == "PUT" || method == "DELETE"));
+}
+
 }  // namespace
+
+int max_writes_in_flight(int threads) {
+  return std::max(1, threads - 2);
+}
 
 AdminReply error_reply(int status, std::string_view code, std::string_view message) {
   return json_reply(status, error_body(code, message));
@@ -236,7 +272,7 @@ AdminReply AdminHandlers::handle(const AdminRequest& request) {
   } catch (...) {
     reply = error_reply(500, "internal", "unexpected failure: a non-standard exception");
   }
-  if (reply.status >= 500) {
+  if (reply.status >= 500 && !reply.expected) {
     log_to(log_, reply.status == 500 ? LogLevel::error : LogLevel::warning,
            "admin: " + request.method + " " + path_of(request) + " -> " +
                std::to_string(reply.status) + " " + reply.body);
@@ -262,30 +298,52 @@ AdminReply AdminHandlers::dispatch(const AdminRequest& request) {
   const std::string_view name = route->name;
   if (repo == nullptr) {
     if (name == "metrics") return metrics_reply(metrics_, nullptr);
-    if (name == "readyz") return json_reply(503, Json{{"status", "starting"}});
-    return error_reply(503, "starting",
-                       "no repo runs on this node yet: its boot has not ended, or it is being "
-                       "restarted");
+    AdminReply reply = name == "readyz"
+                           ? json_reply(503, Json{{"status", "starting"}})
+                           : error_reply(503, "starting",
+                                         "no repo runs on this node yet: its boot has not ended, "
+                                         "or it is being restarted");
+    reply.expected = true;
+    return reply;
   }
+  if (is_write(name, request.method)) return write(*repo, name, request);
   if (name == "state") return json_reply(200, json_of_value(to_value(repo->state())));
   if (name == "schemas") {
     Result<Value> schemas = repo->call("schemas");
     if (!schemas.ok()) return failure(schemas.status());
     return json_reply(200, json_of_value(*schemas));
   }
+  // A probe's 503 is its answer, not a failure of the server: not logged.
   if (name == "healthz") {
     const HealthReport report = repo->health_check();
     metrics_.remember_health(report);
-    return json_reply(report.healthy ? 200 : 503, json_of_value(to_value(report)));
+    AdminReply reply = json_reply(report.healthy ? 200 : 503, json_of_value(to_value(report)));
+    reply.expected = true;
+    return reply;
   }
   if (name == "readyz") {
     const RepoStatus status = repo->status();
-    return json_reply(status == RepoStatus::synchronized ? 200 : 503,
-                      Json{{"status", repo_status_name(status)}});
+    AdminReply reply = json_reply(status == RepoStatus::synchronized ? 200 : 503,
+                                  Json{{"status", repo_status_name(status)}});
+    reply.expected = true;
+    return reply;
   }
   if (name == "metrics") return metrics_reply(metrics_, repo.get());
-  if (name == "records") return records(*repo, metrics_, request);
-  return remove_member(*repo, request);
+  return records(*repo, metrics_, request);  // a GET or HEAD
+}
+
+AdminReply AdminHandlers::write(MnesiaRepo& repo, std::string_view route,
+                                const AdminRequest& request) {
+  const WriteSlot slot(writes_in_flight_, max_writes_);
+  if (!slot.held()) {
+    return error_reply(503, "busy",
+                       "this server already serves as many writes as it allows at once (" +
+                           std::to_string(max_writes_) +
+                           "; each may wait up to the repo's wait_timeout for a quorum): the "
+                           "write was not attempted; try again later");
+  }
+  if (route == "records") return records(repo, metrics_, request);
+  return remove_member(repo, request);
 }
 
 }  // namespace mishka::admin

@@ -129,7 +129,8 @@ class AdminServer::Impl {
     auto metrics = AdminMetrics::attach(telemetry_, id);
     if (!metrics.ok()) return metrics.status().with_context("admin HTTP: metrics");
     metrics_ = std::move(metrics).value();
-    handlers_ = std::make_unique<AdminHandlers>(repo_, *metrics_, options_.log);
+    handlers_ = std::make_unique<AdminHandlers>(repo_, *metrics_, options_.log,
+                                                max_writes_in_flight(options_.threads));
     configure();
 
     errno = 0;
@@ -241,6 +242,12 @@ class AdminServer::Impl {
   // Content-Length over the limit, and sets 413 itself).
   void serve_with_body(const httplib::Request& req, httplib::Response& res,
                        const httplib::ContentReader& reader) {
+    // Without a Content-Length or a Transfer-Encoding a request has no body (RFC 9112 6.3);
+    // httplib would read until the connection ends, and give up at its read timeout.
+    if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
+      serve(req, res, "");
+      return;
+    }
     std::string body;
     bool too_large = false;
     const bool read = reader([&](const char* data, std::size_t size) {

@@ -29,8 +29,12 @@ struct AdminOptions {
   // Larger request bodies are refused with 413 (payload_too_large). The excess is read and
   // thrown away, never kept, so that the connection stays usable. At least 1.
   std::size_t max_body_bytes = 1 << 20;
-  // Requests served at once (the server's thread pool), 1..1024.
-  int threads = 4;
+  // Requests served at once (the server's thread pool), 1..1024. Of these, writes (PUT and
+  // DELETE of records, member removal) take at most threads - 2 (at least 1): a write beyond
+  // is answered 503 {"error": "busy"} at once, so that a write waiting for a lost quorum never
+  // leaves /healthz, /readyz and reads without a thread. An idle keep-alive connection also
+  // holds a thread, up to 2 s.
+  int threads = 8;
   // Lines of the server (failed requests, start and stop).
   LogSink log;
 };

@@ -1,39 +1,17 @@
 #include "admin/json_codec.h"
 
-#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
+
+#include "telemetry/value_json.h"
 
 namespace mishka::admin {
 namespace {
 
 constexpr std::string_view kBase64Alphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string base64_encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  auto byte = [&](std::size_t k) {
-    return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[k]));
-  };
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const std::uint32_t n = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
-    for (int shift : {18, 12, 6, 0}) out += kBase64Alphabet[(n >> shift) & 63];
-  }
-  const std::size_t left = bytes.size() - i;
-  if (left > 0) {
-    std::uint32_t n = byte(i) << 16;
-    if (left == 2) n |= byte(i + 1) << 8;
-    out += kBase64Alphabet[n >> 18];
-    out += kBase64Alphabet[(n >> 12) & 63];
-    out += left == 2 ? kBase64Alphabet[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
 
 // Strict RFC 4648 base64: padded to a multiple of 4, the standard alphabet, and unused bits of
 // the last group zero, so that each byte string has exactly one text.
@@ -172,7 +150,10 @@ class ValueBuilder {
   using binary_t = nlohmann::json::binary_t;
 
   // keep_top_members: leave the members of a top-level object as they are (a record body).
-  explicit ValueBuilder(bool keep_top_members) : keep_top_members_(keep_top_members) {}
+  // That object is not a value: its level does not count against kMaxJsonNesting.
+  explicit ValueBuilder(bool keep_top_members)
+      : keep_top_members_(keep_top_members),
+        max_frames_(kMaxJsonNesting + (keep_top_members ? 1 : 0)) {}
 
   bool null() { return put(Value()); }
   bool boolean(bool b) { return put(Value(b)); }
@@ -190,6 +171,7 @@ class ValueBuilder {
   bool string(string_t& s) { return put(Value(std::move(s))); }
   bool binary(binary_t&) { return fail(invalid_argument("binary values are not JSON")); }
   bool start_object(std::size_t) {
+    if (!enter()) return false;
     frames_.emplace_back();
     frames_.back().object = true;
     return true;
@@ -218,6 +200,7 @@ class ValueBuilder {
     return put(std::move(value).value());
   }
   bool start_array(std::size_t) {
+    if (!enter()) return false;
     frames_.emplace_back();
     return true;
   }
@@ -251,6 +234,17 @@ class ValueBuilder {
     List items;                  // array
   };
 
+  // Refuses an array or object one level too deep before anything of it is built: the parse
+  // stops there, so no deep Value (whose destruction, comparison and encoding recurse) is
+  // ever made, however deep the text goes. nlohmann's SAX parser keeps its own nesting in a
+  // vector, not on the stack.
+  bool enter() {
+    if (frames_.size() < max_frames_) return true;
+    return fail(invalid_argument("arrays and objects nest more than " +
+                                 std::to_string(kMaxJsonNesting) + " levels deep " +
+                                 at(pointer(frames_.size()))));
+  }
+
   bool put(Value v) {
     if (frames_.empty()) {
       value_ = std::move(v);
@@ -283,6 +277,7 @@ class ValueBuilder {
   }
 
   const bool keep_top_members_;
+  const std::size_t max_frames_;  // arrays and objects open at once, at most
   std::vector<Frame> frames_;
   Value value_;
   bool top_is_object_ = false;
@@ -310,50 +305,7 @@ std::string attribute_list(const TableSpec& spec) {
 }  // namespace
 
 Json json_of_value(const Value& value) {
-  switch (value.kind()) {
-    case ValueKind::null:
-      return nullptr;
-    case ValueKind::boolean:
-      return *value.get_bool();
-    case ValueKind::integer:
-      return *value.get_int();
-    case ValueKind::real: {
-      const double d = *value.get_double();
-      if (std::isnan(d)) return "NaN";
-      if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
-      return d;
-    }
-    case ValueKind::string:
-      return *value.get_string();
-    case ValueKind::bytes:
-      return Json{{"base64", base64_encode(value.get_bytes()->data)}};
-    case ValueKind::list: {
-      Json out = Json::array();
-      for (const Value& v : *value.get_list()) out.push_back(json_of_value(v));
-      return out;
-    }
-    case ValueKind::map: {
-      const Map& map = *value.get_map();
-      bool as_object = true;
-      for (const auto& [k, v] : map.entries()) as_object &= k.kind() == ValueKind::string;
-      // {"base64": ...} or {"entries": ...} as an object would read back as bytes or entries.
-      if (as_object && map.size() == 1) {
-        const std::string& only = *map.entries()[0].first.get_string();
-        as_object = only != "base64" && only != "entries";
-      }
-      if (as_object) {
-        Json out = Json::object();
-        for (const auto& [k, v] : map.entries()) out[*k.get_string()] = json_of_value(v);
-        return out;
-      }
-      Json entries = Json::array();
-      for (const auto& [k, v] : map.entries()) {
-        entries.push_back(Json::array({json_of_value(k), json_of_value(v)}));
-      }
-      return Json{{"entries", std::move(entries)}};
-    }
-  }
-  return nullptr;
+  return telemetry::value_to_json(value);
 }
 
 std::string json_text(const Json& json) {
@@ -390,6 +342,11 @@ Result<std::vector<std::pair<std::string, Value>>> members_of_json_object_text(
 
 Result<Record> record_of_json_text(const TableSpec& spec, std::string_view body, const Value& key) {
   const std::string table = "table " + single_quoted(spec.name);
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    return invalid_argument("record of " + table +
+                            ": the body is empty (it must be a JSON object of the record's "
+                            "attributes)");
+  }
   auto members = members_of_json_object_text(body);
   if (!members.ok()) return members.status().with_context("record of " + table);
   Record record(spec.attributes.size());

@@ -20,6 +20,11 @@
 // key is "base64" or "entries" (telemetry::json_of_value() would write an object, which reads
 // back as something else).
 //
+// Arrays and objects may nest at most kMaxJsonNesting levels (a record body's own object does
+// not count): the store refuses deeper values (TableSpec::check_record), and the reader refuses
+// deeper text while it parses, before building anything of it, so that no request can make the
+// server recurse deeply (nlohmann's SAX parser itself does not recurse).
+//
 // Every function is pure and thread-safe. Errors are invalid_argument with a message that says
 // where (a JSON pointer such as /tags/0, or the line and column of a syntax error) and what.
 #pragma once
@@ -37,11 +42,19 @@
 
 namespace mishka::admin {
 
+// The deepest nesting of arrays and objects that the reader accepts: 63, as the store's
+// (src/store/table_spec.cc). {"base64": ...} and {"entries": ...} count as the objects and
+// arrays they are in the text.
+inline constexpr std::size_t kMaxJsonNesting = 63;
+
 // Objects keep the order in which members are added (records in attribute order).
 using Json = nlohmann::ordered_json;
 
 // ---- Value -> JSON ----
 
+// Recurses once per level of nesting of `value` (and nlohmann's writer and destructor recurse
+// on the JSON): meant for values whose depth is bounded, as those of the store and of this
+// reader are (about 64 levels).
 Json json_of_value(const Value& value);
 // One line of compact JSON text; invalid UTF-8 in strings becomes U+FFFD.
 std::string json_text_of_value(const Value& value);
@@ -55,7 +68,8 @@ Json json_of_record(const TableSpec& spec, const Record& record);
 
 // The whole text as one value. Errors: not JSON ("not JSON: parse error at line 1, column 7:
 // ..."), an integer outside int64, a malformed {"base64"} or {"entries"} object, a key that
-// appears twice in one object.
+// appears twice in one object, arrays and objects nested more than kMaxJsonNesting levels
+// ("... nest more than 63 levels deep at /a/0/...", naming where the 64th level starts).
 Result<Value> value_of_json_text(std::string_view text);
 
 // The members of a JSON object, in text order, each value read as value_of_json_text() reads
@@ -67,8 +81,8 @@ Result<std::vector<std::pair<std::string, Value>>> members_of_json_object_text(
 // The record of table `spec` that a PUT body describes, for the record key `key` of the URL.
 // The body is a JSON object of attributes: every attribute of the spec but the key must be
 // there; the key attribute may be left out (then `key` is used) or must equal `key`. Errors
-// (invalid_argument, naming the table and the attribute): those of
-// members_of_json_object_text(), an unknown attribute (listing the known ones), a key
+// (invalid_argument, naming the table and the attribute): an empty (or all blank) body, those
+// of members_of_json_object_text(), an unknown attribute (listing the known ones), a key
 // attribute that differs from the URL's key, missing attributes (naming each).
 Result<Record> record_of_json_text(const TableSpec& spec, std::string_view body, const Value& key);
 

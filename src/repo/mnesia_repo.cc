@@ -96,6 +96,7 @@ class MnesiaRepo::Impl {
   Result<NodeUpResult> handle_nodeup(const std::string& peer);
   Result<bool> handle_nodedown(const std::string& peer);
   Store* store() const;
+  std::shared_ptr<Store> shared_store() const;
   Result<ReplicaDigest> digest(milliseconds timeout);
   Status remove_node(const std::string& node, milliseconds timeout);
   std::optional<Status> failure() const;
@@ -1055,6 +1056,13 @@ Store* MnesiaRepo::Impl::store() const {
   return hosted_ == nullptr ? nullptr : &hosted_->node->store();
 }
 
+std::shared_ptr<Store> MnesiaRepo::Impl::shared_store() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (hosted_ == nullptr) return nullptr;
+  // Aliasing: shares ownership of the hosted node, points at its store.
+  return std::shared_ptr<Store>(hosted_, &hosted_->node->store());
+}
+
 Result<ReplicaDigest> MnesiaRepo::Impl::digest(milliseconds timeout) {
   std::shared_ptr<repo::HostedNode> hosted;
   {
@@ -1197,6 +1205,9 @@ Result<Value> MnesiaRepo::call(std::string_view request) {
 
 Store* MnesiaRepo::store() const {
   return impl_->store();
+}
+std::shared_ptr<Store> MnesiaRepo::shared_store() const {
+  return impl_->shared_store();
 }
 Result<ReplicaDigest> MnesiaRepo::digest(milliseconds timeout) {
   return impl_->digest(timeout);

@@ -5,15 +5,21 @@
 // One seed repo (one etcd member) serves the whole suite: starting etcd is what costs time.
 #include "admin/admin_server.h"
 
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -124,6 +130,14 @@ json valid_installer_body(const std::string& app) {
               {"updated_at", 1.5}};
 }
 
+// A full `installer` record body whose `depends` is the JSON text `depends` (spliced as text:
+// a deep nlohmann DOM would overflow the stack when destroyed).
+std::string installer_body_with_depends(const std::string& depends) {
+  json body = valid_installer_body("deep");
+  body.erase("depends");
+  return R"({"depends":)" + depends + "," + body.dump().substr(1);
+}
+
 // Puts a record and checks the reply.
 void put_installer(httplib::Client& c, const std::string& key, const std::string& app) {
   auto res = c.Put("/tables/installer/records/" + key, valid_installer_body(app).dump(),
@@ -137,6 +151,45 @@ std::string app_of(httplib::Client& c, const std::string& key) {
   auto res = c.Get("/tables/installer/records/" + key);
   if (!res || res->status != 200) return "<missing>";
   return body_of(res).value("app", "<no app>");
+}
+
+// `depth` arrays around 1: [[[1]]] for 3.
+std::string nested_arrays(std::size_t depth) {
+  return std::string(depth, '[') + "1" + std::string(depth, ']');
+}
+
+// One exchange on a new connection, bytes as given (no Content-Length unless `request` has
+// one): all the server sends until it closes the connection, or "" when it cannot connect. At
+// most 15 s.
+std::string raw_exchange(std::uint16_t port, const std::string& request) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  timeval timeout{.tv_sec = 15, .tv_usec = 0};
+  (void)::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  ::inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  std::string reply;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 &&
+      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size())) {
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) reply.append(buf, n);
+  }
+  ::close(fd);
+  return reply;
+}
+
+// The status code of a raw HTTP reply ("HTTP/1.1 404 Not Found..."), 0 when there is none.
+int raw_status(const std::string& reply) {
+  if (reply.rfind("HTTP/1.1 ", 0) != 0 || reply.size() < 12) return 0;
+  return std::atoi(reply.substr(9, 3).c_str());
+}
+
+json raw_body(const std::string& reply) {
+  const std::size_t end = reply.find("\r\n\r\n");
+  return end == std::string::npos ? json() : json::parse(reply.substr(end + 4), nullptr, false);
 }
 
 TEST_F(AdminServerTest, StateIsTheRepoStateAsJson) {
@@ -281,6 +334,83 @@ TEST_F(AdminServerTest, BadBodiesAre400AndLeaveTheRecordIntact) {
     EXPECT_THAT(body_of(res)["message"].get<std::string>(), HasSubstr(k.message));
     EXPECT_EQ(app_of(c, "keep"), "original") << "after " << k.body;
   }
+}
+
+// 64 nested arrays were once committed, and the node could not read its replica back at its
+// next start; 100000 crashed the server (its recursion overflowed the stack).
+TEST_F(AdminServerTest, BodiesNestingMoreThan63LevelsAre400AndNothingIsWritten) {
+  httplib::Client c = client();
+  json deep = valid_installer_body("deep");
+  deep["depends"] = json::parse(nested_arrays(63));
+  auto at_limit = c.Put("/tables/installer/records/deep63", deep.dump(), "application/json");
+  ASSERT_TRUE(at_limit);
+  ASSERT_EQ(at_limit->status, 200) << at_limit->body;
+  auto read_back = c.Get("/tables/installer/records/deep63");
+  ASSERT_TRUE(read_back);
+  EXPECT_EQ(read_back->status, 200);
+  EXPECT_EQ(body_of(read_back)["depends"].dump(), nested_arrays(63));
+
+  // The body's own object does not count: 64 arrays in an attribute is one level too many.
+  std::string where = "/depends";
+  for (int i = 0; i < 63; ++i) where += "/0";
+  const std::string too_deep = installer_body_with_depends(nested_arrays(64));
+  auto refused = c.Put("/tables/installer/records/deep64", too_deep, "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400) << refused->body;
+  EXPECT_EQ(body_of(refused)["error"], "invalid_argument");
+  EXPECT_THAT(body_of(refused)["message"].get<std::string>(),
+              HasSubstr("arrays and objects nest more than 63 levels deep at " + where));
+  auto deep_key = c.Get("/tables/installer/records/" + std::string(64, '[') + "1" +
+                        std::string(64, ']') + "?key_format=json");
+  ASSERT_TRUE(deep_key);
+  EXPECT_EQ(deep_key->status, 400) << deep_key->body;
+  EXPECT_THAT(body_of(deep_key)["message"].get<std::string>(),
+              HasSubstr("key (key_format=json): arrays and objects nest more than 63 levels"));
+
+  // 200 KB of nesting, through a server that takes bodies of that size.
+  AdminOptions options;
+  options.port = 0;
+  auto large = AdminServer::start(
+      options, [node = node_.get()] { return node->current(); }, node_->telemetry);
+  ASSERT_TRUE(large.ok()) << large.status().to_string();
+  httplib::Client l("127.0.0.1", (*large)->port());
+  l.set_read_timeout(seconds(30));
+  auto huge = l.Put("/tables/installer/records/deep64",
+                    installer_body_with_depends(nested_arrays(100000)), "application/json");
+  ASSERT_TRUE(huge) << httplib::to_string(huge.error());
+  EXPECT_EQ(huge->status, 400) << huge->body;
+  EXPECT_THAT(body_of(huge)["message"].get<std::string>(), HasSubstr(where));
+  auto alive = l.Get("/readyz");
+  ASSERT_TRUE(alive);
+  EXPECT_EQ(alive->status, 200);
+  (*large)->stop();
+
+  auto written = repo().store()->dirty_read("installer", Value("deep64"));
+  ASSERT_TRUE(written.ok()) << written.status().to_string();
+  EXPECT_TRUE(written->empty());
+}
+
+// A request with neither Content-Length nor Transfer-Encoding has an empty body (curl -X POST
+// without -d sends that): it is served at once, not read until the connection ends.
+TEST_F(AdminServerTest, RequestsWithoutALengthHaveAnEmptyBody) {
+  const std::uint16_t port = node_->server->port();
+  const std::string remove =
+      raw_exchange(port,
+                   "POST /members/ghost@127.0.0.1:1/remove HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "Connection: close\r\n\r\n");
+  EXPECT_EQ(raw_status(remove), 404) << remove;
+  EXPECT_EQ(raw_body(remove)["error"], "not_found") << remove;
+
+  const std::string put =
+      raw_exchange(port,
+                   "PUT /tables/installer/records/bodyless HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   "Connection: close\r\n\r\n");
+  EXPECT_EQ(raw_status(put), 400) << put;
+  EXPECT_THAT(raw_body(put)["message"].dump(),
+              HasSubstr("record of table 'installer': the body is empty"))
+      << put;
+  httplib::Client c = client();
+  EXPECT_EQ(app_of(c, "bodyless"), "<missing>");
 }
 
 TEST_F(AdminServerTest, OversizedBodiesAre413AndTheConnectionStaysUsable) {
@@ -438,6 +568,15 @@ TEST_F(AdminServerTest, RemovingAMemberReportsTheRepoErrors) {
   ASSERT_TRUE(unknown);
   EXPECT_EQ(unknown->status, 404) << unknown->body;
   EXPECT_EQ(body_of(unknown)["error"], "not_found");
+  // A name that is not NAME@HOST:PORT is bad input, whoever the members are.
+  for (const std::string name : {"", "bad", "a@", "a@127.0.0.1:99999"}) {
+    auto malformed = c.Post("/members/" + name + "/remove");
+    ASSERT_TRUE(malformed) << name;
+    EXPECT_EQ(malformed->status, 400) << name << ": " << malformed->body;
+    EXPECT_EQ(body_of(malformed)["error"], "invalid_argument") << malformed->body;
+    EXPECT_THAT(body_of(malformed)["message"].get<std::string>(),
+                HasSubstr("node name '" + name + "'"));
+  }
   auto self = c.Post("/members/" + node_->slot.name + "/remove");
   ASSERT_TRUE(self);
   EXPECT_EQ(self->status, 400) << self->body;
@@ -527,28 +666,70 @@ class Frozen {
   std::vector<pid_t> pids_;
 };
 
+struct TimedReply {
+  httplib::Result result;
+  milliseconds took{0};
+};
+
+TimedReply timed_put(std::uint16_t port, const std::string& key) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(seconds(30));
+  const auto start = std::chrono::steady_clock::now();
+  httplib::Result result = c.Put("/tables/installer/records/" + key,
+                                 valid_installer_body("x").dump(), "application/json");
+  return {std::move(result),
+          std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start)};
+}
+
 // Last of the suite: it freezes the node's etcd member for a few seconds, then waits until the
-// node writes again.
+// node writes again. Two PUTs meet the frozen member on a server of 2 threads (1 write at a
+// time): one waits for the quorum, the other is refused as busy at once, and /readyz is
+// answered while the first still waits.
 TEST_F(AdminServerTest, AWriteWithoutQuorumAnswers503NoQuorumWithinWaitTimeout) {
   httplib::Client c = client();
   const std::vector<pid_t> etcd = processes_mentioning(node_->slot.dir.path().string());
   ASSERT_FALSE(etcd.empty()) << "no etcd process found for " << node_->slot.dir.path();
   const milliseconds wait_timeout = repo().options().wait_timeout;
 
+  const std::uint16_t port = node_->server->port();
   Frozen frozen(etcd);
-  const auto start = std::chrono::steady_clock::now();
-  auto res = c.Put("/tables/installer/records/frozen", valid_installer_body("x").dump(),
-                   "application/json");
-  const auto took =
-      std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start);
+  std::future<TimedReply> first =
+      std::async(std::launch::async, [port] { return timed_put(port, "frozen"); });
+  std::future<TimedReply> second =
+      std::async(std::launch::async, [port] { return timed_put(port, "frozen2"); });
+  // The refused one comes back first.
+  bool one_back = false;
+  for (int i = 0; i < 200 && !one_back; ++i) {
+    one_back = first.wait_for(milliseconds(50)) == std::future_status::ready ||
+               second.wait_for(milliseconds(0)) == std::future_status::ready;
+  }
+  auto ready = c.Get("/readyz");
+  const bool a_write_still_waits = first.wait_for(milliseconds(0)) != std::future_status::ready ||
+                                   second.wait_for(milliseconds(0)) != std::future_status::ready;
+  TimedReply a = first.get();
+  TimedReply b = second.get();
   frozen.release();
-  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_TRUE(one_back) << "neither write was refused at once";
+  ASSERT_TRUE(ready) << httplib::to_string(ready.error());
+  EXPECT_TRUE(a_write_still_waits) << "/readyz was answered only once the writes had ended";
+  EXPECT_THAT(ready->body, HasSubstr("\"status\""));
+
+  ASSERT_TRUE(a.result) << httplib::to_string(a.result.error());
+  ASSERT_TRUE(b.result) << httplib::to_string(b.result.error());
+  if (body_of(a.result)["error"] == "busy") std::swap(a, b);
+  const httplib::Result& res = a.result;
+  EXPECT_EQ(b.result->status, 503) << b.result->body;
+  EXPECT_EQ(body_of(b.result)["error"], "busy") << b.result->body;
+  EXPECT_THAT(body_of(b.result)["message"].get<std::string>(),
+              HasSubstr("as many writes as it allows at once (1;"));
   EXPECT_EQ(res->status, 503) << res->body;
   EXPECT_EQ(body_of(res)["error"], "no_quorum") << res->body;
   EXPECT_EQ(body_of(res)["outcome"], "unknown") << res->body;
   // The reply is budgeted to leave within wait_timeout (docs/admin.md); the slack is for a
   // loaded machine, not part of the contract.
-  EXPECT_LT(took, wait_timeout + seconds(2));
+  EXPECT_LT(a.took, wait_timeout + seconds(2));
+  // A failed write is logged.
+  EXPECT_TRUE(node_->log.has("-> 503 {\"error\":\"no_quorum\"")) << node_->log.dump();
 
   EXPECT_TRUE(eventually(
       [&] {
@@ -578,6 +759,8 @@ TEST(AdminServerPending, APendingNodeIsNotReadyAndHasNoRecords) {
 
   AdminOptions options;
   options.port = 0;
+  Lines admin_log;
+  options.log = admin_log.sink();
   auto server = AdminServer::start(
       options, [repo] { return repo; }, telemetry);
   ASSERT_TRUE(server.ok()) << server.status().to_string();
@@ -605,6 +788,8 @@ TEST(AdminServerPending, APendingNodeIsNotReadyAndHasNoRecords) {
   ASSERT_TRUE(metrics);
   EXPECT_THAT(metrics->body, HasSubstr("mishka_repo_status{status=\"pending\"} 1\n"));
   EXPECT_THAT(metrics->body, HasSubstr("mishka_repo_healthy 0\n"));
+  // A pending node's 503s are its state, not failures: probes do not fill the log.
+  EXPECT_FALSE(admin_log.has("admin: ")) << admin_log.dump();
 
   (*server)->stop();
   repo->stop();
@@ -639,6 +824,8 @@ TEST(AdminServerWithoutRepo, AnswersStartingReadyz503AndMetrics) {
   telemetry::Telemetry telemetry;
   AdminOptions options;
   options.port = 0;
+  Lines log;
+  options.log = log.sink();
   auto server = AdminServer::start(
       options, [] { return std::shared_ptr<MnesiaRepo>(); }, telemetry);
   ASSERT_TRUE(server.ok()) << server.status().to_string();
@@ -669,6 +856,9 @@ TEST(AdminServerWithoutRepo, AnswersStartingReadyz503AndMetrics) {
   // Routing errors do not depend on the repo.
   EXPECT_EQ(c.Get("/nope")->status, 404);
   EXPECT_EQ(c.Delete("/state")->status, 405);
+  // "starting" is the node's state, not a failure: not logged, however often probed.
+  EXPECT_TRUE(log.has("admin HTTP: listening")) << log.dump();
+  EXPECT_FALSE(log.has("admin: ")) << log.dump();
 
   (*server)->stop();
   (*server)->stop();  // idempotent

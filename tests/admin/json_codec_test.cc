@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -155,6 +156,93 @@ TEST(JsonCodec, ObjectMembersKeepTheTopLevelObjectAsIs) {
   EXPECT_THAT(members_of_json_object_text("{").status().message(), HasSubstr("not JSON"));
 }
 
+// `depth` arrays around `inner`: [[[1]]] for 3.
+std::string nested_arrays(std::size_t depth, std::string_view inner = "1") {
+  return std::string(depth, '[') + std::string(inner) + std::string(depth, ']');
+}
+
+// "/0/0/0" for 3.
+std::string zeros_pointer(std::size_t depth) {
+  std::string out;
+  for (std::size_t i = 0; i < depth; ++i) out += "/0";
+  return out;
+}
+
+// The depth of lists and maps in `value` (recursive: for the shallow values of these tests).
+std::size_t nesting(const Value& value) {
+  std::size_t deepest = 0;
+  if (const List* list = value.get_list()) {
+    for (const Value& v : *list) deepest = std::max(deepest, nesting(v));
+    return deepest + 1;
+  }
+  if (const Map* map = value.get_map()) {
+    for (const auto& [k, v] : map->entries()) {
+      deepest = std::max({deepest, nesting(k), nesting(v)});
+    }
+    return deepest + 1;
+  }
+  return 0;
+}
+
+TEST(JsonCodec, ReadsNestingUpToTheLimit) {
+  ASSERT_EQ(kMaxJsonNesting, 63u);
+  Result<Value> arrays = value_of_json_text(nested_arrays(63));
+  ASSERT_TRUE(arrays.ok()) << arrays.status().to_string();
+  EXPECT_EQ(nesting(*arrays), 63u);
+  EXPECT_EQ(json_text_of_value(*arrays), nested_arrays(63));
+  std::string objects = "1";
+  for (int i = 0; i < 63; ++i) objects = R"({"a":)" + objects + "}";
+  Result<Value> maps = value_of_json_text(objects);
+  ASSERT_TRUE(maps.ok()) << maps.status().to_string();
+  EXPECT_EQ(nesting(*maps), 63u);
+  // What the store accepts (TableSpec::check_record counts the same way).
+  TableSpec spec;
+  spec.name = "deep";
+  spec.attributes = {"id", "v"};
+  EXPECT_TRUE(spec.check_record(Record{1, *arrays}).ok());
+}
+
+TEST(JsonCodec, RefusesDeeperNestingWhileParsingNamingWhere) {
+  EXPECT_THAT(
+      refusal(nested_arrays(64)),
+      HasSubstr("arrays and objects nest more than 63 levels deep at " + zeros_pointer(63)));
+  std::string objects = "1";
+  for (int i = 0; i < 64; ++i) objects = R"({"a/":)" + objects + "}";
+  std::string where;
+  for (int i = 0; i < 63; ++i) where += "/a~1";
+  EXPECT_THAT(refusal(objects), HasSubstr("nest more than 63 levels deep at " + where));
+  // Far deeper than the stack could take if anything recursed per level (nlohmann's SAX
+  // parser does not; the builder stops at level 64), closed or not.
+  const std::size_t huge = 1000000;
+  EXPECT_THAT(refusal(nested_arrays(huge)), HasSubstr("nest more than 63 levels deep"));
+  EXPECT_THAT(refusal(std::string(huge, '[')), HasSubstr("nest more than 63 levels deep"));
+  EXPECT_THAT(refusal(R"({"a": )" + nested_arrays(huge) + "}"),
+              HasSubstr("nest more than 63 levels deep at /a" + zeros_pointer(62)));
+}
+
+TEST(JsonCodec, RecordBodiesNestUpToTheLimitBelowTheirOwnObject) {
+  TableSpec spec;
+  spec.name = "deep";
+  spec.attributes = {"id", "v"};
+  Result<Record> ok = record_of_json_text(spec, R"({"v": )" + nested_arrays(63) + "}", Value(1));
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_EQ(nesting((*ok)[1]), 63u);
+  EXPECT_TRUE(spec.check_record(*ok).ok());
+  Result<Record> deep = record_of_json_text(spec, R"({"v": )" + nested_arrays(64) + "}", Value(1));
+  EXPECT_EQ(deep.status().code(), StatusCode::invalid_argument);
+  EXPECT_THAT(deep.status().message(),
+              HasSubstr("record of table 'deep': arrays and objects nest more than 63 levels "
+                        "deep at /v" +
+                        zeros_pointer(63)));
+  Result<Record> huge =
+      record_of_json_text(spec, R"({"v": )" + nested_arrays(100000) + "}", Value(1));
+  EXPECT_THAT(huge.status().message(), HasSubstr("nest more than 63 levels deep"));
+  // A key (key_format=json) is a value like any other.
+  EXPECT_TRUE(key_of_path_segment(nested_arrays(63), "json").ok());
+  EXPECT_THAT(key_of_path_segment(nested_arrays(100000), "json").status().message(),
+              HasSubstr("key (key_format=json): arrays and objects nest more than 63 levels"));
+}
+
 TableSpec users() {
   TableSpec spec;
   spec.name = "users";
@@ -194,6 +282,8 @@ TEST(JsonCodec, RecordRefusalsNameTheProblem) {
   EXPECT_THAT(record_refusal(R"({"name": "Ann", )"),
               HasSubstr("record of table 'users': not JSON: parse error at line 1"));
   EXPECT_THAT(record_refusal("[]"), HasSubstr("not a JSON object: got an array"));
+  EXPECT_THAT(record_refusal(""), HasSubstr("record of table 'users': the body is empty"));
+  EXPECT_THAT(record_refusal(" \r\n"), HasSubstr("the body is empty"));
   EXPECT_THAT(record_refusal(R"({"name": "Ann", "age": 99999999999999999999})"),
               HasSubstr("at /age does not fit"));
 }
