@@ -480,7 +480,7 @@ Result<std::string> read_cookie_file(const std::string& path) {
     cookie.pop_back();
     if (!cookie.empty() && cookie.back() == '\r') cookie.pop_back();
   }
-  MISHKA_RETURN_IF_ERROR(validate_cookie(cookie).with_context("cookie file " + path + ": "));
+  MISHKA_RETURN_IF_ERROR(validate_cookie(cookie).with_context("cookie file " + path));
   return cookie;
 }
 

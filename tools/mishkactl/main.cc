@@ -82,6 +82,8 @@ std::string usage() {
       "\n  --json-key        KEY is JSON text (42, \"42\", [1,2]) for tables whose keys are not "
       "strings\n"
       "  --timeout SECONDS how long to wait for the reply (default 30)\n"
+      "  --                ends the flags: what follows is an argument even if it starts with -\n"
+      "                    (a negative number, e.g. -5, is an argument anyway)\n"
       "  COMMAND --help    help on one command\n"
       "\nOutput: the reply's JSON on stdout. Exit status: 0 success, 1 an error reply or no\n"
       "connection (a summary on stderr), 2 bad usage.\n";
@@ -93,6 +95,9 @@ std::string command_usage(const CommandSpec& spec) {
                      std::string(spec.help) + "\n";
   if (spec.json_key) {
     text += "  --json-key  KEY is JSON text (sent with ?key_format=json); default: a string\n";
+  }
+  if (!spec.args.empty()) {
+    text += "  --          ends the flags: an argument that starts with - follows it\n";
   }
   return text;
 }
@@ -136,7 +141,9 @@ std::optional<UsageError> parse(const std::vector<std::string>& argv, Invocation
   bool flags_ended = false;
   for (std::size_t i = 0; i < argv.size(); ++i) {
     const std::string& arg = argv[i];
-    if (flags_ended || arg.size() < 2 || arg[0] != '-' || arg == "-") {
+    // "-5" and "-1.5" are negative JSON keys, not flags: no flag starts with a digit.
+    const bool negative_number = arg.size() >= 2 && arg[0] == '-' && arg[1] >= '0' && arg[1] <= '9';
+    if (flags_ended || arg.size() < 2 || arg[0] != '-' || negative_number) {
       positional.push_back(arg);
       continue;
     }
@@ -238,6 +245,19 @@ struct Request {
   std::string body;
 };
 
+// Parses `text` as JSON. Any failure of the parser, a syntax error or a number out of range
+// (1e400), is a usage error naming `what`, with the parser's message; none escapes as an
+// exception.
+std::optional<UsageError> parse_json(const std::string& text, const std::string& what,
+                                     const CommandSpec* command, json& out) {
+  try {
+    out = json::parse(text);
+  } catch (const json::exception& error) {
+    return UsageError{what + " is not valid JSON: " + error.what(), command};
+  }
+  return std::nullopt;
+}
+
 std::optional<UsageError> build_request(const Invocation& inv, Request& out) {
   const std::string_view name = inv.command->name;
   if (name == "state" || name == "members") {
@@ -250,20 +270,19 @@ std::optional<UsageError> build_request(const Invocation& inv, Request& out) {
     out = {"POST", "/members/" + percent_encode(inv.args[0]) + "/remove", ""};
   } else {
     const std::string& key = inv.args[1];
-    if (inv.json_key && !json::accept(key)) {
-      return UsageError{std::string(name) + ": KEY is not valid JSON text (--json-key): " + key,
-                        inv.command};
+    if (inv.json_key) {
+      json parsed;
+      if (auto error = parse_json(key, std::string(name) + ": KEY '" + key + "' (--json-key)",
+                                  inv.command, parsed)) {
+        return error;
+      }
     }
     out.path = "/tables/" + percent_encode(inv.args[0]) + "/records/" + percent_encode(key) +
                (inv.json_key ? "?key_format=json" : "");
     out.method = name == "get" ? "GET" : name == "put" ? "PUT" : "DELETE";
     if (name == "put") {
       json record;
-      try {
-        record = json::parse(inv.args[2]);
-      } catch (const json::parse_error& error) {
-        return UsageError{"put: JSON is not valid JSON: " + std::string(error.what()), inv.command};
-      }
+      if (auto error = parse_json(inv.args[2], "put: JSON", inv.command, record)) return error;
       if (!record.is_object()) {
         return UsageError{"put: JSON must be an object of the record's attributes, got " +
                               std::string(record.type_name()),
@@ -329,9 +348,7 @@ int send(const Invocation& inv, const Request& request) {
   return kExitFailed;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   Invocation inv;
   if (const std::optional<UsageError> error = parse(args, inv)) return report_usage(*error);
@@ -344,4 +361,18 @@ int main(int argc, char** argv) {
     return report_usage(*error);
   }
   return send(inv, request);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The JSON arguments are parsed without exceptions escaping (parse_json); this is the last
+  // guard, so that nothing unforeseen (an allocation failure, a library's throw) ends in
+  // std::terminate and a core dump instead of a message and a status.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& error) {
+    std::cerr << "mishkactl: unexpected error: " << error.what() << "\n";
+    return kExitFailed;
+  }
 }

@@ -132,6 +132,18 @@ Result<CookieChoice> choose_cookie(const std::optional<std::string>& cookie_file
                                         "config file) or ") +
                             kCookieEnvVariable + ", or set HOME for $HOME/" + kHomeCookieName);
   }
+  // Said first: "cannot create a temporary file beside ..." or "cannot open ...: Not a
+  // directory" would hide that HOME itself is wrong (a service user without a home, a typo).
+  struct stat home_stat {};
+  const bool missing = ::stat(home, &home_stat) != 0 && (errno == ENOENT || errno == ENOTDIR);
+  const bool not_directory = !missing && home_stat.st_mode != 0 && !S_ISDIR(home_stat.st_mode);
+  if (missing || not_directory) {
+    return invalid_argument(std::string("HOME=") + home + ": the home directory " +
+                            (missing ? "does not exist" : "is not a directory") + ", so $HOME/" +
+                            kHomeCookieName + " cannot be created: give --cookie-file (or " +
+                            "cookie_file in the config file) or " + kCookieEnvVariable +
+                            ", or set HOME to an existing directory");
+  }
   const std::string path = (std::filesystem::path(home) / kHomeCookieName).string();
   Result<std::string> existing = engine::read_cookie_file(path);
   if (existing.ok()) {

@@ -32,7 +32,7 @@ struct CookieChoice {
 // $HOME/.mishka.cookie is read, or created if it does not exist: 32 random bytes from the
 // kernel as 64 hex digits, mode 0400, written to a temporary file and linked into place, so
 // that two daemons starting at once end with one cookie. Errors: invalid_argument (bad cookie
-// or mode, HOME unset or empty), io_error naming the path.
+// or mode; HOME unset, empty, missing or not a directory), io_error naming the path.
 Result<CookieChoice> choose_cookie(const std::optional<std::string>& cookie_file,
                                    const std::string& origin, const char* env_cookie,
                                    const char* home);

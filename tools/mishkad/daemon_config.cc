@@ -119,6 +119,10 @@ Status usage_error(const std::string& message) {
 
 Result<CommandLine> split_command_line(const std::vector<std::string>& args) {
   CommandLine line;
+  // A flag given twice is refused rather than resolved: nothing appends overrides to mishkad's
+  // command line (the unit, scripts/cluster.sh and the tests give each flag once), and of two
+  // values typed by hand, neither is more likely to be the one meant.
+  std::set<std::string> seen;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg.size() < 3 || arg.compare(0, 2, "--") != 0) {
@@ -134,6 +138,9 @@ Result<CommandLine> split_command_line(const std::vector<std::string>& args) {
     const FlagSpec* spec = find_flag(name);
     if (spec == nullptr && name != kConfigFlag) {
       return usage_error("unknown flag " + quoted(name));
+    }
+    if (!seen.insert(name).second) {
+      return usage_error(name + " is given more than once: give each flag once");
     }
     std::string value;
     if (equals != std::string::npos) {
@@ -335,6 +342,10 @@ Status check_user_tables(const std::vector<TableSpec>& tables, const Setting& se
 
 // repo_options_from_value() names the key first ("option '<key>': ..."): the message is
 // prefixed with where that key was set, when it was set.
+//
+// etcd's peer and metrics ports default to the node's client port + 1 and + 2. When the repo
+// refuses one that was not set, the value was derived from the node's name: the message is
+// then prefixed with where the node was set, and says which flag or key fixes it.
 Status with_origin(const Status& status, const Settings& settings) {
   const std::string& message = status.message();
   static constexpr std::string_view kPrefix = "option '";
@@ -342,12 +353,24 @@ Status with_origin(const Status& status, const Settings& settings) {
   if (message.find("unknown option") != std::string::npos) {
     annotated += "; the daemon's own keys: " + std::string(kDaemonKeys);
   }
-  if (message.compare(0, kPrefix.size(), kPrefix) == 0) {
-    const std::size_t end = message.find('\'', kPrefix.size());
-    if (end != std::string::npos) {
-      const auto it = settings.find(message.substr(kPrefix.size(), end - kPrefix.size()));
-      if (it != settings.end()) annotated = it->second.origin + ": " + annotated;
-    }
+  if (message.compare(0, kPrefix.size(), kPrefix) != 0) return Status(status.code(), annotated);
+  const std::size_t end = message.find('\'', kPrefix.size());
+  if (end == std::string::npos) return Status(status.code(), annotated);
+  const std::string key = message.substr(kPrefix.size(), end - kPrefix.size());
+  if (const auto it = settings.find(key); it != settings.end()) {
+    return Status(status.code(), it->second.origin + ": " + annotated);
+  }
+  const auto node = settings.find("node");
+  const std::string node_origin =
+      node != settings.end() ? node->second.origin : std::string("the default node");
+  if (key == "peer_port") {
+    annotated = node_origin + ": " + annotated +
+                " (etcd's peer port defaults to the node's PORT+1, which is out of range "
+                "here: give --peer-port P, or peer_port in the config file)";
+  } else if (key == "metrics_port") {
+    annotated = node_origin + ": " + annotated +
+                " (with TLS, etcd's metrics port defaults to the node's PORT+2: set "
+                "metrics_port in the config file to a free port, or choose another node port)";
   }
   return Status(status.code(), annotated);
 }
@@ -546,10 +569,13 @@ std::string daemon_usage() {
   std::string text =
       "usage: mishkad [--config PATH] [FLAG VALUE | FLAG=VALUE]...\n"
       "Runs one mishka node in the foreground, with its admin HTTP. With no flags: a standalone\n"
-      "seed on the defaults. SIGTERM or SIGINT stops it cleanly (exit 0).\n"
+      "seed on the defaults. SIGTERM, SIGINT, SIGHUP or SIGQUIT stops it cleanly (exit 0); during\n"
+      "the first boot the stop waits for the boot step in progress, and a second SIGTERM, SIGINT\n"
+      "or SIGQUIT then exits at once (exit 1).\n"
       "\n"
       "  --config PATH  a TOML file; its keys are the names in brackets below, plus the other\n"
-      "                 repo options (docs/operations.md); each flag overrides its key\n";
+      "                 repo options (docs/operations.md); each flag overrides its key.\n"
+      "                 Each flag may be given once.\n";
   for (const FlagSpec& spec : kFlags) {
     std::string head = "  " + std::string(spec.flag) + " " + std::string(spec.arg);
     text += head + "\n      " + std::string(spec.help) + " [" + std::string(spec.key) + "]\n";

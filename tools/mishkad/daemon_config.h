@@ -68,9 +68,9 @@ struct DaemonCommand {
 };
 
 // `args` are argv[1..]. Flags: those of CONTRACT.md section 11 (`--flag value` or
-// `--flag=value`; a flag given again replaces its earlier value, so that a wrapper may append
-// overrides), --config PATH, --help, --version; no positional arguments. With --help or
-// --version nothing else is checked or read.
+// `--flag=value`; each at most once: a flag given twice is refused, naming it), --config PATH,
+// --help, --version; no positional arguments. With --help or --version nothing else is checked
+// or read.
 //
 // Reads the config file and the environment; the only write is $HOME/.mishka.cookie, created
 // when no cookie is given another way and everything else is valid (cookie.h). Nothing under

@@ -3,27 +3,38 @@
 // Order of things: the configuration is parsed and checked before anything starts (exit 2 on
 // a refusal, with the message naming the flag or key); then the telemetry log, the admin HTTP
 // (first, so that it answers `starting` during the boot), the user tables' keeper, and the repo
-// under a supervisor with the permanent policy. SIGTERM or SIGINT stops the admin HTTP, then
-// the repo and its etcd member (etcd hands its leadership over when it stops as leader), and
-// exits 0. If the supervisor gives up on the repo, mishkad exits 1 with the last failure.
+// under a supervisor with the permanent policy. A stop signal stops the admin HTTP, then the
+// repo and its etcd member (etcd hands its leadership over when it stops as leader), and exits
+// 0. If the supervisor gives up on the repo, mishkad exits 1 with the last failure.
 //
-// Signals: SIGTERM and SIGINT are blocked in every thread before the first one starts, and
-// taken with sigtimedwait() here in main; children get their signal mask reset
-// (src/engine/child_process.cc), and die with their spawning thread (PR_SET_PDEATHSIG), so no
-// etcd outlives a mishkad that is killed.
+// Signals: SIGTERM, SIGINT, SIGHUP (the terminal went away) and SIGQUIT (Ctrl-\ in a terminal) all
+// stop the node cleanly. SIGQUIT's default action, a core dump, would kill etcd through
+// PR_SET_PDEATHSIG without its clean stop: whoever wants a dump of mishkad can use gcore. They are
+// blocked in every thread before the first one starts, and taken with sigtimedwait() here in main,
+// from the start: the first boot and the final stop run on a thread of their own, so that main
+// hears a signal during either. Neither can be cancelled from outside, so a first signal then
+// waits for the step in progress (each step of the boot has its own timeout, logged); a second
+// one exits at once with status 1, unless it is SIGHUP (a closing terminal may send it twice).
+// Children get their signal mask reset (src/engine/child_process.cc), and die with their spawning
+// thread (PR_SET_PDEATHSIG; etcd's is the member's own thread, not these), so no etcd outlives a
+// mishkad that exits or is killed.
 #include <pthread.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "admin/admin_server.h"
@@ -44,6 +55,16 @@ constexpr int kExitBadConfig = 2;
 
 // How often main looks at the supervisor while it waits for a signal.
 constexpr int kSupervisorCheckSeconds = 1;
+// How often main looks whether a step on another thread (the first boot, the stop) ended.
+constexpr long kStepCheckNanoseconds = 100'000'000;
+
+// The signals that stop mishkad (see the top of this file).
+constexpr int kStopSignals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+
+std::string signal_name(int signo) {
+  const char* abbrev = ::sigabbrev_np(signo);
+  return abbrev != nullptr ? std::string("SIG") + abbrev : "signal " + std::to_string(signo);
+}
 
 // "2026-11-26T10:15:30.123Z", UTC.
 std::string timestamp() {
@@ -93,15 +114,74 @@ class SupervisorSlot {
   std::shared_ptr<mishka::RepoSupervisor> supervisor_;
 };
 
-// Waits for SIGTERM or SIGINT while the supervisor has not given up. Returns the exit status.
+// Runs `step` on a thread of its own and returns once it ended, taking the stop signals
+// meanwhile. A step cannot be cancelled from outside: the first signal is only noted
+// (`signalled` becomes true, `on_first_signal` says what happens now); a SIGTERM, SIGINT or
+// SIGQUIT when `signalled` is already true ends the process at once with status 1: an operator
+// who sends it twice means it, and etcd dies with mishkad (PR_SET_PDEATHSIG).
+void run_step(const std::function<void()>& step, const sigset_t& stop_signals, bool& signalled,
+              const std::function<void(int)>& on_first_signal, const LogSink& log) {
+  std::atomic<bool> done{false};
+  // Created with every stop signal blocked (main's mask is inherited), like every thread.
+  std::thread thread([&] {
+    step();
+    done.store(true);
+  });
+  bool signals_taken = true;
+  while (!done.load()) {
+    if (!signals_taken) {
+      std::this_thread::sleep_for(std::chrono::nanoseconds(kStepCheckNanoseconds));
+      continue;
+    }
+    const timespec period{.tv_sec = 0, .tv_nsec = kStepCheckNanoseconds};
+    siginfo_t info{};
+    const int signo = ::sigtimedwait(&stop_signals, &info, &period);
+    if (signo > 0 && !signalled) {
+      signalled = true;
+      on_first_signal(signo);
+    } else if (signo == SIGHUP) {
+      // A closing terminal may deliver SIGHUP twice (the kernel to the foreground group, the
+      // shell to its jobs): that is no operator insisting.
+      log(LogLevel::info, "received SIGHUP again: ignored, the stop goes on");
+    } else if (signo > 0) {
+      log(LogLevel::critical,
+          "received " + signal_name(signo) +
+              " with a stop already under way: exiting at once, without a clean stop (status 1; "
+              "etcd is killed with mishkad)");
+      std::_Exit(kExitFailed);
+    } else if (errno != EAGAIN && errno != EINTR) {
+      log(LogLevel::critical, std::string("sigtimedwait failed: ") + std::strerror(errno) +
+                                  "; waiting for the step in progress without taking signals");
+      signals_taken = false;
+    }
+  }
+  thread.join();
+}
+
+// What bounds the first boot's steps, for the operator waiting for a stop during it.
+std::string boot_bounds(const mishka::RepoOptions& options) {
+  const auto ms = [](std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; };
+  std::string text =
+      "etcd's start waits at most member_ready_timeout (" + ms(options.member_ready_timeout) + ")";
+  if (!options.cluster_nodes.empty()) {
+    text += ", a join attempt join_timeout (" + ms(options.join_timeout) + ")";
+  }
+  text += ", the tables' load wait_timeout x (wait_retries + 1) (" +
+          ms(options.wait_timeout * (options.wait_retries + 1)) + ")";
+  return text;
+}
+
+// Waits for a stop signal while the supervisor has not given up. Returns the exit status;
+// `signalled` tells whether a signal ended the wait.
 int wait_for_stop(const sigset_t& stop_signals, const mishka::RepoSupervisor& supervisor,
-                  const LogSink& log) {
+                  const LogSink& log, bool& signalled) {
   while (true) {
     const timespec period{.tv_sec = kSupervisorCheckSeconds, .tv_nsec = 0};
     siginfo_t info{};
     const int signo = ::sigtimedwait(&stop_signals, &info, &period);
     if (signo > 0) {
-      log(LogLevel::info, std::string("received SIG") + ::sigabbrev_np(signo) + ": stopping");
+      log(LogLevel::info, "received " + signal_name(signo) + ": stopping");
+      signalled = true;
       return kExitStopped;
     }
     if (errno != EAGAIN && errno != EINTR) {
@@ -166,40 +246,67 @@ int run(const mishka::daemon::DaemonConfig& config, const sigset_t& stop_signals
     }
   }
 
+  // The first boot on a thread of its own, so that a signal is heard during it.
   mishka::RepoOptions options = config.repo;
   options.telemetry = &telemetry;
   options.log = log;
-  auto supervisor = mishka::RepoSupervisor::start(std::move(options), {});
-  if (!supervisor.ok()) {
-    log(LogLevel::critical, "cannot start the repo: " + supervisor.status().to_string());
-    return supervisor.status().code() == mishka::StatusCode::invalid_argument ? kExitBadConfig
-                                                                              : kExitFailed;
+  std::optional<mishka::Result<std::unique_ptr<mishka::RepoSupervisor>>> started;
+  bool signalled = false;
+  run_step([&] { started.emplace(mishka::RepoSupervisor::start(std::move(options), {})); },
+           stop_signals, signalled,
+           [&](int signo) {
+             log(LogLevel::warning,
+                 "received " + signal_name(signo) +
+                     " during the first boot: mishkad stops as soon as the boot step in progress "
+                     "ends (it cannot be interrupted; " +
+                     boot_bounds(config.repo) +
+                     "). Send SIGTERM or SIGINT again to exit at once, without a clean stop");
+           },
+           log);
+  if (!started->ok()) {
+    log(LogLevel::critical, "cannot start the repo: " + started->status().to_string());
+    return started->status().code() == mishka::StatusCode::invalid_argument ? kExitBadConfig
+                                                                            : kExitFailed;
   }
-  std::shared_ptr<mishka::RepoSupervisor> running(std::move(*supervisor));
-  slot.set(running);
+  std::shared_ptr<mishka::RepoSupervisor> running(std::move(**started));
 
   int status = kExitStopped;
   const std::optional<mishka::Status> first_failure = running->last_failure();
-  if (running->child() == nullptr && first_failure &&
-      first_failure->code() == mishka::StatusCode::invalid_argument) {
+  if (signalled) {
+    log(LogLevel::info, "the first boot ended: stopping");
+  } else if (running->child() == nullptr && first_failure &&
+             first_failure->code() == mishka::StatusCode::invalid_argument) {
     // A refusal of something only the boot could check (e.g. an operator CA that is no CA):
     // restarting would be refused the same way.
     log(LogLevel::critical, "the first boot was refused: " + first_failure->to_string());
     status = kExitBadConfig;
   } else {
+    slot.set(running);
     if (auto child = running->child()) {
-      log(LogLevel::info,
-          "boot ended: " + std::string(mishka::repo_status_name(child->status())));
+      log(LogLevel::info, "boot ended: " + std::string(mishka::repo_status_name(child->status())));
     }
-    status = wait_for_stop(stop_signals, *running, log);
+    status = wait_for_stop(stop_signals, *running, log, signalled);
   }
 
   // The admin HTTP first (no request reaches a repo being stopped), then the repo and its node.
-  (*admin)->stop();
-  tables.stop();
-  slot.set(nullptr);
-  running->stop();
-  running.reset();
+  // On a thread of its own too: a signal during the stop (the first, when the supervisor gave
+  // up) is answered, and another one exits at once.
+  run_step(
+      [&] {
+        (*admin)->stop();
+        tables.stop();
+        slot.set(nullptr);
+        running->stop();
+        running.reset();
+      },
+      stop_signals, signalled,
+      [&](int signo) {
+        log(LogLevel::warning,
+            "received " + signal_name(signo) +
+                " while stopping: the stop goes on; send SIGTERM or SIGINT again "
+                "to exit at once, without a clean stop");
+      },
+      log);
   if (exporter) (void)telemetry.detach("mishkad-telemetry-log");
   log(LogLevel::info, "stopped");
   return status;
@@ -212,10 +319,9 @@ int main(int argc, char** argv) {
   // below takes these signals.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
+  for (const int signo : kStopSignals) sigaddset(&stop_signals, signo);
   if (const int rc = ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr); rc != 0) {
-    std::cerr << "mishkad: cannot block SIGTERM and SIGINT: " << std::strerror(rc) << "\n";
+    std::cerr << "mishkad: cannot block the stop signals: " << std::strerror(rc) << "\n";
     return kExitFailed;
   }
   // A client that hangs up, or a log reader that goes away, must not kill the node.

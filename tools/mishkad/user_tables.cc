@@ -138,7 +138,7 @@ UserTables::Pass UserTables::ensure_tables(MnesiaRepo& repo, std::set<std::strin
 }
 
 bool UserTables::ensure_table(MnesiaRepo& repo, const TableSpec& spec) {
-  Store* store = repo.store();
+  const std::shared_ptr<Store> store = repo.shared_store();
   if (store == nullptr) return false;  // pending again: the next synchronized event retries
   const Status created = store->create_table(spec);
   const std::string name = "user table '" + spec.name + "'";
