@@ -16,7 +16,8 @@
 
 namespace {
 
-using nlohmann::json;
+// Ordered: a reply is printed in the order the server wrote it (records in attribute order).
+using json = nlohmann::ordered_json;
 
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
