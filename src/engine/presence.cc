@@ -302,13 +302,19 @@ void PeerProbe::probe_once() {
     Result<EndpointStatus> status =
         clients_[i]->status("", Deadline::after(options_.probe_timeout));
     const bool now_up = status.ok();
-    if (now_up == up_[peer]) continue;
+    // A peer that stays up but answers for another cluster (its directory was wiped and it
+    // bootstrapped again between two rounds) is reported as up again, with the new id: for
+    // the repo that is the inconsistency of a peer that came back in another cluster.
+    const std::uint64_t cluster_id = now_up ? status->header.cluster_id : 0;
+    const bool changed_cluster = now_up && up_[peer] && cluster_ids_[peer] != cluster_id;
+    if (now_up == up_[peer] && !changed_cluster) continue;
     up_[peer] = now_up;
+    cluster_ids_[peer] = cluster_id;
     PeerEvent event;
     event.kind = now_up ? NodeEvent::Kind::up : NodeEvent::Kind::down;
     event.peer = peer;
     if (now_up) {
-      event.cluster_id = status->header.cluster_id;
+      event.cluster_id = cluster_id;
     } else {
       event.detail = status.status().to_string();
     }

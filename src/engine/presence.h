@@ -142,7 +142,8 @@ struct PeerProbeOptions {
   std::optional<TlsFiles> tls;     // this node's, as for its own client
   std::chrono::milliseconds interval{1000};
   std::chrono::milliseconds probe_timeout{1000};
-  // Called on the probe's thread, once per transition; every peer starts down (not reported).
+  // Called on the probe's thread, once per transition, and once more (as `up`) when a peer that
+  // is up answers for another cluster than before; every peer starts down (not reported).
   std::function<void(const PeerEvent&)> on_event;
   LogSink log;
 };
@@ -166,7 +167,8 @@ class PeerProbe {
   PeerProbeOptions options_;
   std::vector<std::unique_ptr<EtcdClient>> clients_;  // one per peer
   std::mutex round_mu_;
-  std::map<std::string, bool> up_;  // guarded by round_mu_
+  std::map<std::string, bool> up_;                    // guarded by round_mu_
+  std::map<std::string, std::uint64_t> cluster_ids_;  // of the last answer; guarded by round_mu_
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <filesystem>
 #include <mutex>
 
 #include "cluster_harness.h"
@@ -179,6 +180,43 @@ TEST(Presence, APeerProbeReportsConfiguredPeersAsTheyAnswer) {
       },
       milliseconds(5000)));
   (*probe)->stop();
+}
+
+// A peer whose directory is wiped and that bootstraps again between two rounds never looks down
+// to the probe: its new cluster id alone must make an event.
+TEST(Presence, APeerProbeReportsAPeerThatCameBackInAnotherCluster) {
+  Watchdog watchdog(milliseconds(60000));
+  ClusterHarness c;
+  const int seed = c.add_node();
+  std::mutex mu;
+  std::vector<engine::PeerEvent> events;
+  engine::PeerProbeOptions options;
+  options.peers = {c.name(seed)};
+  options.probe_timeout = milliseconds(1000);
+  options.on_event = [&](const engine::PeerEvent& e) {
+    std::lock_guard<std::mutex> lock(mu);
+    events.push_back(e);
+  };
+  auto probe = engine::PeerProbe::create(options);
+  ASSERT_TRUE(probe.ok()) << probe.status().to_string();
+  // Rounds run only when the test calls probe_once(): no thread.
+  ASSERT_TRUE(c.start(seed).ok());
+  const std::uint64_t first = c.node(seed).engine().identity().cluster_id;
+  (*probe)->probe_once();
+  c.stop(seed);
+  std::filesystem::remove_all(c.dir(seed));
+  std::filesystem::create_directories(c.dir(seed));
+  ASSERT_TRUE(c.start(seed).ok());
+  const std::uint64_t second = c.node(seed).engine().identity().cluster_id;
+  ASSERT_NE(first, second);
+  (*probe)->probe_once();
+  (*probe)->probe_once();  // the same cluster again: nothing new
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kind, NodeEvent::Kind::up);
+  EXPECT_EQ(events[0].cluster_id, first);
+  EXPECT_EQ(events[1].kind, NodeEvent::Kind::up);
+  EXPECT_EQ(events[1].cluster_id, second);
 }
 
 TEST(Presence, EveryNodeAnnouncesItselfAndWatchesTheOthers) {
