@@ -1,6 +1,9 @@
 #include "support/process_checks.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -69,6 +72,29 @@ std::vector<pid_t> processes_mentioning(const std::string& text) {
 
 bool no_process_mentions(const std::string& text, milliseconds timeout) {
   return eventually([&] { return processes_mentioning(text).empty(); }, timeout);
+}
+
+namespace {
+
+bool can_bind_loopback(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  const int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool bound = ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
+  ::close(fd);
+  return bound;
+}
+
+}  // namespace
+
+bool loopback_ports_free(const std::vector<std::uint16_t>& ports, milliseconds timeout) {
+  return eventually([&] { return std::all_of(ports.begin(), ports.end(), can_bind_loopback); },
+                    timeout);
 }
 
 bool eventually(const std::function<bool()>& condition, milliseconds timeout) {

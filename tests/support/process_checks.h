@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -30,6 +31,13 @@ std::vector<pid_t> processes_mentioning(const std::string& text);
 
 // Waits up to `timeout` for no live process to mention `text`; true when none is left.
 bool no_process_mentions(const std::string& text, std::chrono::milliseconds timeout);
+
+// Waits up to `timeout` until each of `ports` can be bound on 127.0.0.1 (with SO_REUSEADDR, as
+// etcd binds them); true when all can. A killed process may still hold its listeners after its
+// command line reads empty (the kernel frees its memory before it closes its files), so
+// no_process_mentions() alone does not mean its ports are free.
+bool loopback_ports_free(const std::vector<std::uint16_t>& ports,
+                         std::chrono::milliseconds timeout);
 
 // Polls `condition` every 20 ms until it holds (true) or `timeout` has passed (false).
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
