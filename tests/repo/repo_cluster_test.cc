@@ -542,6 +542,10 @@ TEST_F(RepoCluster, NodeEventsBetweenMembersOverTls) {
                     .indexes = {}};
   ASSERT_OK(seed.store().create_table(scratch));
   for (TestNode* node : {&seed, &j1, &j2}) {
+    // The joiners' replicas apply the new table asynchronously (a CI run wrote before that).
+    ASSERT_TRUE(
+        eventually([&] { return node->store().table_spec("scratch").ok(); }, milliseconds(10000)))
+        << node->name();
     ASSERT_OK(node->store().dirty_write("scratch", Record{Value("k"), Value(node->name())}));
   }
   for (TestNode* node : {&seed, &j1, &j2}) {
