@@ -496,6 +496,187 @@ Status check_no_trailing_bytes(std::string_view bytes, std::size_t end) {
                  at_offset(end));
 }
 
+// ---- Fast path for records ----
+//
+// Records are arrays of mostly scalar values, and the snapshot loader and the watch decode
+// millions of them. This reads such an array directly, without the parser's visitor machinery:
+// scalars are built in place and nested lists or maps go through decode_value_at. It accepts
+// exactly what the general decoder accepts; on anything unusual (a malformed or truncated
+// item, an ext type, an integer above the int64 range, a claim larger than the input) it gives
+// up and leaves `offset` alone, so that the general decoder runs and reports the error with
+// its usual wording.
+class FastRecordReader {
+ public:
+  FastRecordReader(std::string_view bytes, std::size_t offset)
+      : p_(reinterpret_cast<const unsigned char*>(bytes.data())),
+        len_(bytes.size()),
+        pos_(offset),
+        bytes_(bytes) {}
+
+  bool read(const DecodeLimits& limits, Record& out) {
+    std::uint64_t count = 0;
+    if (!array_header(count)) return false;
+    // Each element takes at least one byte (what the general decoder checks, too).
+    if (count > len_ - pos_ || limits.max_depth < 1) return false;
+    out.clear();
+    out.reserve(static_cast<std::size_t>(count));
+    const DecodeLimits inner{.max_depth = limits.max_depth - 1};
+    for (std::uint64_t i = 0; i < count; ++i) {
+      if (!element(inner, out)) return false;
+    }
+    return true;
+  }
+
+  std::size_t position() const { return pos_; }
+
+ private:
+  bool have(std::size_t n) const { return n <= len_ - pos_; }
+
+  // Big-endian unsigned integer of `n` bytes at pos_ (the caller checked they are there).
+  std::uint64_t be(std::size_t n) {
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < n; ++i) v = (v << 8) | p_[pos_ + i];
+    pos_ += n;
+    return v;
+  }
+
+  bool array_header(std::uint64_t& count) {
+    if (!have(1)) return false;
+    const unsigned char b = p_[pos_];
+    if (b >= 0x90 && b <= 0x9f) {
+      ++pos_;
+      count = b & 0x0f;
+      return true;
+    }
+    const std::size_t n = b == 0xdc ? 2 : b == 0xdd ? 4 : 0;
+    if (n == 0 || !have(1 + n)) return false;
+    ++pos_;
+    count = be(n);
+    return true;
+  }
+
+  // A str or bin payload of `n` bytes at pos_.
+  bool payload(std::size_t n, std::string_view& out) {
+    if (!have(n)) return false;
+    out = bytes_.substr(pos_, n);
+    pos_ += n;
+    return true;
+  }
+
+  bool element(const DecodeLimits& inner, Record& out) {
+    if (!have(1)) return false;
+    const unsigned char b = p_[pos_];
+    if (b <= 0x7f) {  // positive fixint
+      ++pos_;
+      out.emplace_back(static_cast<std::int64_t>(b));
+      return true;
+    }
+    if (b >= 0xe0) {  // negative fixint
+      ++pos_;
+      out.emplace_back(static_cast<std::int64_t>(static_cast<std::int8_t>(b)));
+      return true;
+    }
+    if (b >= 0xa0 && b <= 0xbf) {  // fixstr
+      ++pos_;
+      std::string_view s;
+      if (!payload(b & 0x1f, s)) return false;
+      out.emplace_back(s);
+      return true;
+    }
+    if (b <= 0x9f || b == 0xdc || b == 0xdd || b == 0xde || b == 0xdf) {
+      // fixmap, fixarray, array 16/32, map 16/32: nested values take the general path.
+      std::size_t at = pos_;
+      auto nested = decode_value_at(bytes_, at, inner);
+      if (!nested.ok()) return false;
+      pos_ = at;
+      out.push_back(std::move(*nested));
+      return true;
+    }
+    const std::size_t fixed = kHeaderSizes[b] - 1;  // bytes after the type byte
+    if (!have(1 + fixed)) return false;
+    ++pos_;
+    switch (b) {
+      case 0xc0:
+        out.emplace_back();
+        return true;
+      case 0xc2:
+        out.emplace_back(false);
+        return true;
+      case 0xc3:
+        out.emplace_back(true);
+        return true;
+      case 0xcc:
+      case 0xcd:
+      case 0xce:
+        out.emplace_back(static_cast<std::int64_t>(be(fixed)));
+        return true;
+      case 0xcf: {
+        const std::uint64_t v = be(8);
+        if (v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
+        out.emplace_back(static_cast<std::int64_t>(v));
+        return true;
+      }
+      case 0xd0:
+        out.emplace_back(static_cast<std::int64_t>(static_cast<std::int8_t>(be(1))));
+        return true;
+      case 0xd1:
+        out.emplace_back(static_cast<std::int64_t>(static_cast<std::int16_t>(be(2))));
+        return true;
+      case 0xd2:
+        out.emplace_back(static_cast<std::int64_t>(static_cast<std::int32_t>(be(4))));
+        return true;
+      case 0xd3:
+        out.emplace_back(static_cast<std::int64_t>(be(8)));
+        return true;
+      case 0xca:
+        out.emplace_back(
+            static_cast<double>(std::bit_cast<float>(static_cast<std::uint32_t>(be(4)))));
+        return true;
+      case 0xcb:
+        out.emplace_back(std::bit_cast<double>(be(8)));
+        return true;
+      case 0xd9:
+      case 0xda:
+      case 0xdb: {
+        std::string_view s;
+        if (!payload(static_cast<std::size_t>(be(fixed)), s)) return false;
+        out.emplace_back(s);
+        return true;
+      }
+      case 0xc4:
+      case 0xc5:
+      case 0xc6: {
+        std::string_view s;
+        if (!payload(static_cast<std::size_t>(be(fixed)), s)) return false;
+        out.emplace_back(Bytes{std::string(s)});
+        return true;
+      }
+      default:  // 0xc1 (never used) and the ext types: the general decoder refuses them
+        return false;
+    }
+  }
+
+  const unsigned char* p_;
+  std::size_t len_;
+  std::size_t pos_;
+  std::string_view bytes_;
+};
+
+// True when the fast path decoded the record at `offset` (and advanced it).
+// Out of memory (allocations are bounded by the input, so only a real shortage) makes it give
+// up, and the general decoder reports it as it does.
+bool decode_record_fast(std::string_view bytes, std::size_t& offset, const DecodeLimits& limits,
+                        Record& out) {
+  FastRecordReader reader(bytes, offset);
+  try {
+    if (!reader.read(limits, out)) return false;
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
+  offset = reader.position();
+  return true;
+}
+
 }  // namespace
 
 Result<Value> decode_value_at(std::string_view bytes, std::size_t& offset,
@@ -517,9 +698,52 @@ Result<Value> decode_value(std::string_view bytes, const DecodeLimits& limits) {
 Result<Record> decode_record_at(std::string_view bytes, std::size_t& offset,
                                 const DecodeLimits& limits) {
   MISHKA_RETURN_IF_ERROR(check_start(bytes, offset));
+  Record fast;
+  if (decode_record_fast(bytes, offset, limits, fast)) return fast;
   ValueBuilder builder(bytes, offset, limits, /*record=*/true);
   MISHKA_RETURN_IF_ERROR(run_parser(bytes, offset, builder));
   return builder.take_record();
+}
+
+bool skip_value_at(std::string_view bytes, std::size_t& offset) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const std::size_t len = bytes.size();
+  std::size_t pos = offset;
+  // Values still to skip: containers add their elements (arrays) or keys and values (maps).
+  // Each needs at least one byte, which bounds the count by the input.
+  std::uint64_t pending = 1;
+  while (pending > 0) {
+    if (pos >= len || pending > len - pos) return false;
+    --pending;
+    const unsigned char b = p[pos];
+    const std::size_t header = kHeaderSizes[b];
+    if (header > len - pos) return false;
+    std::uint64_t length = 0;  // the big-endian field after the type byte, if any
+    for (std::size_t i = 1; i < header; ++i) length = (length << 8) | p[pos + i];
+    pos += header;
+    std::uint64_t payload = 0;
+    if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3 || (b >= 0xca && b <= 0xd3)) {
+      // fixints, nil, booleans, floats, ints: all in the header
+    } else if (b >= 0xa0 && b <= 0xbf) {
+      payload = b & 0x1f;
+    } else if (b >= 0x90 && b <= 0x9f) {
+      pending += b & 0x0f;
+    } else if (b >= 0x80 && b <= 0x8f) {
+      pending += 2 * std::uint64_t{b & 0x0fu};
+    } else if (b == 0xdc || b == 0xdd) {
+      pending += length;
+    } else if (b == 0xde || b == 0xdf) {
+      pending += 2 * length;
+    } else if ((b >= 0xc4 && b <= 0xc6) || (b >= 0xd9 && b <= 0xdb)) {
+      payload = length;
+    } else {
+      return false;  // 0xc1 and the ext types
+    }
+    if (payload > len - pos) return false;
+    pos += static_cast<std::size_t>(payload);
+  }
+  offset = pos;
+  return true;
 }
 
 Result<Record> decode_record(std::string_view bytes, const DecodeLimits& limits) {

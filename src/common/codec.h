@@ -42,4 +42,11 @@ Result<Record> decode_record(std::string_view bytes, const DecodeLimits& limits 
 Result<Record> decode_record_at(std::string_view bytes, std::size_t& offset,
                                 const DecodeLimits& limits = {});
 
+// Moves `offset` past the one value that starts there without building it, checking only the
+// structure (type bytes and lengths, and that everything fits in `bytes`): a cheap way to find
+// where the values of a stream start, so that parts of it can be decoded on several threads.
+// The decoders still check each value. false, with `offset` unchanged, when the bytes there do
+// not have the structure of one value of the supported kinds.
+bool skip_value_at(std::string_view bytes, std::size_t& offset);
+
 }  // namespace mishka

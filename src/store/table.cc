@@ -6,8 +6,17 @@
 #include <absl/container/inlined_vector.h>
 
 #include <algorithm>
+#include <compare>
+#include <cstdint>
+#include <iterator>
+#include <string>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 #include <variant>
+#include <vector>
+
+#include "store/run_beside.h"
 
 namespace mishka::store {
 namespace {
@@ -77,6 +86,27 @@ bool matches(const Record& record, const Pattern& pattern) {
   return true;
 }
 
+// Value's order (operator<=>), with the kinds that index entries and keys usually hold
+// compared inline: sorting a million index entries spends most of its time comparing.
+std::strong_ordering fast_compare(const Value& a, const Value& b) {
+  const std::string* sa = a.get_string();
+  const std::string* sb = b.get_string();
+  if (sa != nullptr && sb != nullptr) return *sa <=> *sb;
+  const std::int64_t* ia = a.get_int();
+  const std::int64_t* ib = b.get_int();
+  if (ia != nullptr && ib != nullptr) return *ia <=> *ib;
+  return a <=> b;
+}
+
+// Below this many records a load stays on the calling thread: a thread costs more than it saves.
+constexpr std::size_t kParallelLoadRecords = 16384;
+
+bool index_entry_less(const std::pair<Value, Value>& a, const std::pair<Value, Value>& b) {
+  const std::strong_ordering first = fast_compare(a.first, b.first);
+  if (first != 0) return first < 0;
+  return fast_compare(a.second, b.second) < 0;
+}
+
 }  // namespace
 
 class Table::Impl {
@@ -99,6 +129,61 @@ class Table::Impl {
     MISHKA_RETURN_IF_ERROR(spec_.check_record(*record));
     std::visit([&](auto& rows) { write_into(rows, std::move(record)); }, rows_);
     return Status::Ok();
+  }
+
+  Status load(std::vector<RecordRef> records) {
+    if (record_count_ != 0) {
+      return invalid_argument("cannot load table '" + spec_.name + "': it already holds " +
+                              std::to_string(record_count_) + " records");
+    }
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      if (records[i] == nullptr) {
+        return invalid_argument("null record " + std::to_string(i) + " for table '" + spec_.name +
+                                "'");
+      }
+      Status fits = spec_.check_record(*records[i]);
+      if (!fits.ok())
+        return invalid_argument("record " + std::to_string(i) + ": " + fits.message());
+    }
+    // The rows and the indexes are separate structures built from the same records: with
+    // enough records, the indexes are built on a second thread meanwhile. The rows take the
+    // references over (no reference count is touched); the indexes read the records through
+    // plain pointers, which stay valid because the records are owned throughout.
+    std::vector<const Record*> plain;
+    if (!indexes_.empty()) {
+      plain.reserve(records.size());
+      for (const RecordRef& r : records) plain.push_back(r.get());
+    }
+    Status loaded;
+    auto build_rows = [&] {
+      loaded = std::visit([&](auto& rows) { return load_rows(rows, records); }, rows_);
+    };
+    auto build_indexes = [&] {
+      for (IndexOn& index : indexes_) build_index(index, plain);
+    };
+    if (indexes_.empty() || records.size() < kParallelLoadRecords) {
+      build_rows();
+      if (loaded.ok()) build_indexes();
+    } else {
+      run_beside(build_indexes, build_rows);
+    }
+    if (!loaded.ok()) {
+      clear();
+      return loaded;
+    }
+    record_count_ = records.size();
+    return Status::Ok();
+  }
+
+  void for_each_in_load_order(const std::function<void(const RecordRef&)>& fn) const {
+    // A set holds one record per key, so each (value, key) entry of an index names exactly
+    // one record, and every record has exactly one entry (checked by the count, cheaply).
+    if (spec_.type != TableType::set || indexes_.empty() ||
+        indexes_.front().entries.size() != record_count_) {
+      for_each_record(fn);
+      return;
+    }
+    for (const auto& [value, key] : indexes_.front().entries) fn(find_slot(key)->front());
   }
 
   const Slot* find_slot(const Value& key) const {
@@ -308,6 +393,69 @@ class Table::Impl {
     Index entries;
   };
 
+  // The rows of load(): one insert per record into an empty container sized up front.
+  template <typename Rows>
+  Status load_rows(Rows& rows, std::vector<RecordRef>& records) {
+    constexpr bool kOrdered = std::is_same_v<Rows, OrderedRows>;
+    if constexpr (!kOrdered) rows.reserve(records.size());
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      RecordRef& record = records[i];
+      const Value& key = (*record)[0];
+      typename Rows::iterator it;
+      bool inserted = false;
+      if constexpr (kOrdered) {
+        // A snapshot lists an ordered_set in key order: appending at the end is then free.
+        if (rows.empty() || std::prev(rows.end())->first < key) {
+          it = rows.emplace_hint(rows.end(), key, Slot());
+          inserted = true;
+        } else {
+          std::tie(it, inserted) = rows.try_emplace(key);
+        }
+      } else {
+        std::tie(it, inserted) = rows.try_emplace(key);
+      }
+      if (!inserted) {
+        if (spec_.type != TableType::bag) return duplicate(i, "key " + key.debug_string());
+        for (const RecordRef& r : it->second) {
+          if (*r == *record) return duplicate(i, "record with key " + key.debug_string());
+        }
+      }
+      it->second.push_back(std::move(record));
+    }
+    return Status::Ok();
+  }
+
+  Status duplicate(std::size_t i, const std::string& what) const {
+    return invalid_argument("cannot load table '" + spec_.name + "': record " + std::to_string(i) +
+                            " repeats the " + what);
+  }
+
+  // Sorts every (value, key) pair once and appends them in order: appending sorted entries
+  // to a B-tree costs little, where a million inserts in hash order each walk the tree.
+  static void build_index(IndexOn& index, const std::vector<const Record*>& records) {
+    const std::size_t pos = index.position;
+    auto entry_less = [pos](const Record* a, const Record* b) {
+      const std::strong_ordering first = fast_compare((*a)[pos], (*b)[pos]);
+      if (first != 0) return first < 0;
+      return fast_compare((*a)[0], (*b)[0]) < 0;
+    };
+    // Sorting a million entries costs several times the rest of a load, so the snapshot lists
+    // a set's records in the order of its first index (for_each_in_load_order): checking that
+    // they are sorted is cheap, and sorted entries are appended to the tree without a search.
+    if (std::is_sorted(records.begin(), records.end(), entry_less)) {
+      for (const Record* r : records)
+        index.entries.emplace_hint(index.entries.end(), (*r)[pos], (*r)[0]);
+      return;
+    }
+    std::vector<std::pair<Value, Value>> entries;
+    entries.reserve(records.size());
+    for (const Record* r : records) entries.emplace_back((*r)[pos], (*r)[0]);
+    std::sort(entries.begin(), entries.end(), index_entry_less);
+    // A bag may yield the same pair twice; the set keeps one.
+    index.entries.insert(std::make_move_iterator(entries.begin()),
+                         std::make_move_iterator(entries.end()));
+  }
+
   template <typename Rows>
   void write_into(Rows& rows, RecordRef record) {
     const Value& key = (*record)[0];
@@ -448,6 +596,12 @@ Status Table::write(Record record) {
 }
 Status Table::write(RecordRef record) {
   return impl_->write(std::move(record));
+}
+Status Table::load(std::vector<RecordRef> records) {
+  return impl_->load(std::move(records));
+}
+void Table::for_each_in_load_order(const std::function<void(const RecordRef&)>& fn) const {
+  impl_->for_each_in_load_order(fn);
 }
 
 std::vector<RecordRef> Table::read(const Value& key) const {

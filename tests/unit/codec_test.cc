@@ -581,5 +581,108 @@ TEST(CodecErrorTest, ErrorsAreCorruptWithAnOffset) {
   }
 }
 
+// ---- The record fast path and skip_value_at agree with the general decoder ----
+
+// decode_record reads plain arrays of scalars without the general decoder. On every input it
+// must give what the general decoder gives for the same array: the same values, or the same
+// error (the fast path hands anything unusual to the general decoder).
+void expect_record_matches_general(const std::string& bytes) {
+  Result<Value> general = decode_value(bytes);
+  Result<Record> fast = decode_record(bytes);
+  const unsigned char first = bytes.empty() ? 0 : static_cast<unsigned char>(bytes[0]);
+  const bool array = (first >= 0x90 && first <= 0x9f) || first == 0xdc || first == 0xdd;
+  if (!array) {  // not a record: refused, with a message of its own
+    EXPECT_FALSE(fast.ok()) << hex(bytes);
+    return;
+  }
+  ASSERT_EQ(fast.ok(), general.ok()) << hex(bytes);
+  if (general.ok()) {
+    EXPECT_EQ(*fast, *general->get_list()) << hex(bytes);
+  } else {
+    EXPECT_EQ(fast.status().to_string(), general.status().to_string()) << hex(bytes);
+  }
+}
+
+// skip_value_at must end where decode_value_at ends whenever the latter succeeds.
+void expect_skip_matches_decode(const std::string& bytes) {
+  std::size_t decoded_end = 0;
+  if (!decode_value_at(bytes, decoded_end).ok()) return;
+  std::size_t skipped_end = 0;
+  ASSERT_TRUE(skip_value_at(bytes, skipped_end)) << hex(bytes);
+  EXPECT_EQ(skipped_end, decoded_end) << hex(bytes);
+}
+
+TEST(CodecRecordFastPathTest, NonCanonicalScalarForms) {
+  // uint8/16/32/64 and int8..64 of small values, str8/16/32, bin8/16/32, float32, nested.
+  for (const char* bytes :
+       {"9e cc 05 cd 00 05 ce 00 00 00 05 cf 00 00 00 00 00 00 00 05 d0 fb d1 ff fb d2 ff ff ff fb "
+        "d3 ff ff ff ff ff ff ff fb d9 01 61 da 00 01 61 db 00 00 00 01 61 c4 01 00 c5 00 01 00 "
+        "c6 00 00 00 01 00",
+        "94 ca 3f c0 00 00 cb 3f f8 00 00 00 00 00 00 c0 c3", "93 a0 c4 00 d9 00",
+        "94 92 01 92 02 03 81 a1 6b c2 dc 00 01 05 de 00 01 01 02", "90", "dc 00 00",
+        "dd 00 00 00 02 7f e0"}) {
+    const std::string encoded = unhex(bytes);
+    expect_record_matches_general(encoded);
+    expect_skip_matches_decode(encoded);
+    EXPECT_TRUE(decode_record(encoded).ok()) << bytes;
+  }
+}
+
+TEST(CodecRecordFastPathTest, ErrorsAreThoseOfTheGeneralDecoder) {
+  for (const char* bytes :
+       {"92 01", "91 cf ff ff ff ff ff ff ff ff", "91 c1", "91 d4 00 00", "91 a5 61", "91 d9",
+        "91 cd 01", "dd ff ff ff ff 01", "91 92 01", "91 82 01 00 01 00", "93 01 02", "dc 00"}) {
+    const std::string encoded = unhex(bytes);
+    EXPECT_FALSE(decode_record(encoded).ok()) << bytes;
+    expect_record_matches_general(encoded);
+  }
+  // The depth limit counts the record itself, as in the general decoder.
+  EXPECT_EQ(decode_record(unhex("91 91 01"), DecodeLimits{.max_depth = 1}).status().to_string(),
+            decode_value(unhex("91 91 01"), DecodeLimits{.max_depth = 1}).status().to_string());
+  EXPECT_TRUE(decode_record(unhex("91 91 01"), DecodeLimits{.max_depth = 2}).ok());
+  EXPECT_FALSE(decode_record(unhex("91 91 91 01"), DecodeLimits{.max_depth = 2}).ok());
+}
+
+TEST(CodecRecordFastPathTest, RandomAndCorruptedRecords) {
+  ValueGenerator gen(77);
+  const unsigned char replacements[] = {0x00, 0x7f, 0x81, 0x91, 0xa1, 0xc0, 0xc1, 0xc4, 0xca,
+                                        0xcb, 0xcf, 0xd3, 0xd4, 0xd9, 0xdc, 0xde, 0xe0, 0xff};
+  for (int i = 0; i < 200; ++i) {
+    List items;
+    const int n = i % 7;
+    for (int j = 0; j < n; ++j) items.push_back(gen.next(2));
+    const std::string full = encode_value(Value(items));
+    expect_record_matches_general(full);
+    expect_skip_matches_decode(full);
+    for (std::size_t at = 0; at < full.size(); at += 1 + full.size() / 24) {
+      std::string bytes = full;
+      for (unsigned char c : replacements) {
+        bytes[at] = static_cast<char>(c);
+        expect_record_matches_general(bytes);
+        expect_skip_matches_decode(bytes);
+      }
+      expect_record_matches_general(full.substr(0, at));
+    }
+  }
+}
+
+TEST(CodecSkipTest, WalksAStreamAndRefusesMalformedValues) {
+  const Value v = complex_value();
+  std::string stream = encode_value(v) + encode_value(Value(7)) + encode_value(Value("x"));
+  std::size_t offset = 0;
+  ASSERT_TRUE(skip_value_at(stream, offset));
+  EXPECT_EQ(offset, encode_value(v).size());
+  ASSERT_TRUE(skip_value_at(stream, offset));
+  ASSERT_TRUE(skip_value_at(stream, offset));
+  EXPECT_EQ(offset, stream.size());
+  EXPECT_FALSE(skip_value_at(stream, offset));
+  for (const char* bytes : {"", "c1", "92 01", "d4 00 00", "a2 61", "dd ff ff ff ff", "c4 05 00",
+                            "df 00 00 00 01 01"}) {
+    std::size_t at = 0;
+    EXPECT_FALSE(skip_value_at(unhex(bytes), at)) << bytes;
+    EXPECT_EQ(at, 0u);
+  }
+}
+
 }  // namespace
 }  // namespace mishka

@@ -256,5 +256,135 @@ TEST(Table, ReadsShareStoredRecords) {
   EXPECT_EQ((*first)[1], Value("a"));  // an old reference stays valid and unchanged
 }
 
+// ---- load(): the bulk path of the snapshot loader ----
+
+std::vector<RecordRef> refs(const std::vector<Record>& records) {
+  std::vector<RecordRef> out;
+  for (const Record& r : records) out.push_back(std::make_shared<const Record>(r));
+  return out;
+}
+
+// Everything observable: every record by key, in iteration order, and each index's answers.
+void expect_same_contents(const Table& loaded, const Table& written,
+                          const std::vector<Value>& app_values) {
+  EXPECT_EQ(loaded.count(), written.count());
+  EXPECT_EQ(loaded.key_count(), written.key_count());
+  const std::vector<Value> keys = written.all_keys();
+  const std::size_t step = keys.size() > 1000 ? 37 : 1;  // a sample of a large table
+  for (std::size_t i = 0; i < keys.size(); i += step) {
+    EXPECT_EQ(values(loaded.read(keys[i])), values(written.read(keys[i])))
+        << keys[i].debug_string();
+  }
+  for (const Value& app : app_values) {
+    EXPECT_EQ(values(*loaded.index_read("app", app)), values(*written.index_read("app", app)))
+        << app.debug_string();
+  }
+}
+
+// A few hundred records with repeated index values and keys of several kinds, in an order that
+// is neither key order nor index order; large enough to take the two-thread path when `many`.
+std::vector<Record> mixed_records(TableType type, int n) {
+  std::vector<Record> out;
+  for (int i = 0; i < n; ++i) {
+    const int id = (i * 7919) % n;
+    const Value key = id % 5 == 0 ? Value("k" + std::to_string(id)) : Value(id);
+    const Value app = id % 3 == 0 ? Value(id % 11) : Value("app" + std::to_string(id % 13));
+    out.push_back({key, app, "v" + std::to_string(i)});
+    if (type == TableType::bag && id % 4 == 0)
+      out.push_back({key, "bagged", "w" + std::to_string(i)});
+  }
+  return out;
+}
+
+std::vector<Value> app_values() {
+  std::vector<Value> out = {"bagged", "none"};
+  for (int i = 0; i < 13; ++i) out.push_back("app" + std::to_string(i));
+  for (int i = 0; i < 11; ++i) out.push_back(i);
+  return out;
+}
+
+TEST(TableLoad, EqualsWritingOneByOne) {
+  for (TableType type : {TableType::set, TableType::ordered_set, TableType::bag}) {
+    for (int n : {0, 1, 300, 20000}) {
+      const std::vector<Record> records = mixed_records(type, n);
+      auto written = make_table(type);
+      for (const Record& r : records) ASSERT_TRUE(written->write(r).ok());
+      auto loaded = make_table(type);
+      ASSERT_TRUE(loaded->load(refs(records)).ok()) << n;
+      expect_same_contents(*loaded, *written, app_values());
+      if (type == TableType::ordered_set) {
+        EXPECT_EQ(loaded->first(), written->first());
+      }
+      // Loaded tables stay writable like any other.
+      ASSERT_TRUE(loaded->write({1, "later", "x"}).ok());
+      EXPECT_EQ(values(*loaded->index_read("app", "later")).size(), 1u);
+    }
+  }
+}
+
+TEST(TableLoad, InLoadOrderAgainIsTheSameTable) {
+  for (TableType type : {TableType::set, TableType::ordered_set, TableType::bag}) {
+    for (const std::vector<std::string>& indexes :
+         {std::vector<std::string>{}, std::vector<std::string>{"app"},
+          std::vector<std::string>{"app", "version"}}) {
+      auto written = make_table(type, indexes);
+      for (const Record& r : mixed_records(type, 500)) ASSERT_TRUE(written->write(r).ok());
+      std::vector<RecordRef> order;
+      written->for_each_in_load_order([&](const RecordRef& r) { order.push_back(r); });
+      ASSERT_EQ(order.size(), written->count());
+      auto loaded = make_table(type, indexes);
+      ASSERT_TRUE(loaded->load(order).ok());
+      expect_same_contents(*loaded, *written,
+                           indexes.empty() ? std::vector<Value>{} : app_values());
+    }
+  }
+}
+
+TEST(TableLoad, SetInLoadOrderFollowsItsFirstIndex) {
+  auto t = make_table(TableType::set);
+  ASSERT_TRUE(t->write({1, "b", "x"}).ok());
+  ASSERT_TRUE(t->write({2, "a", "x"}).ok());
+  ASSERT_TRUE(t->write({3, "b", "x"}).ok());
+  ASSERT_TRUE(t->write(Record{0, 5, "x"}).ok());
+  std::vector<Value> keys;
+  t->for_each_in_load_order([&](const RecordRef& r) { keys.push_back((*r)[0]); });
+  EXPECT_EQ(keys, (std::vector<Value>{0, 2, 1, 3}));  // 5 < "a" < "b"; then by key
+}
+
+TEST(TableLoad, RefusesWhatWritesWouldCollapseAndLeavesTheTableEmpty) {
+  auto set = make_table(TableType::set);
+  Status dup = set->load(refs({{1, "a", "x"}, {2, "b", "x"}, {1, "c", "x"}}));
+  EXPECT_EQ(dup.code(), StatusCode::invalid_argument);
+  EXPECT_NE(dup.message().find("record 2 repeats the key 1"), std::string::npos) << dup.message();
+  EXPECT_EQ(set->count(), 0u);
+  EXPECT_TRUE(set->index_read("app", "a")->empty());
+
+  auto bag = make_table(TableType::bag);
+  EXPECT_TRUE(bag->load(refs({{1, "a", "x"}, {1, "a", "y"}})).ok());
+  auto bag2 = make_table(TableType::bag);
+  Status same = bag2->load(refs({{1, "a", "x"}, {1, "a", "x"}}));
+  EXPECT_EQ(same.code(), StatusCode::invalid_argument);
+  EXPECT_EQ(bag2->count(), 0u);
+
+  auto arity = make_table(TableType::set);
+  Status wrong = arity->load(refs({{1, "a", "x"}, {2, "b"}}));
+  EXPECT_EQ(wrong.code(), StatusCode::invalid_argument);
+  EXPECT_NE(wrong.message().find("record 1"), std::string::npos) << wrong.message();
+  EXPECT_EQ(arity->count(), 0u);
+
+  auto full = make_table(TableType::set);
+  ASSERT_TRUE(full->write({1, "a", "x"}).ok());
+  EXPECT_EQ(full->load(refs({{2, "b", "x"}})).code(), StatusCode::invalid_argument);
+  EXPECT_EQ(full->count(), 1u);
+
+  // The same on the two-thread path: the duplicate comes last.
+  std::vector<Record> many = mixed_records(TableType::set, 20000);
+  many.push_back(many.front());
+  auto large = make_table(TableType::set);
+  EXPECT_EQ(large->load(refs(many)).code(), StatusCode::invalid_argument);
+  EXPECT_EQ(large->count(), 0u);
+  EXPECT_TRUE(large->index_read("app", "app1")->empty());
+}
+
 }  // namespace
 }  // namespace mishka::store
