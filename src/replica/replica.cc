@@ -9,6 +9,7 @@
 #include "common/codec.h"
 #include "common/files.h"
 #include "common/sha256.h"
+#include "common/striped_shared_mutex.h"
 #include "replica/apply.h"
 #include "store/snapshot.h"
 
@@ -77,6 +78,44 @@ class Replica::Impl {
     return ReadView(std::move(lock), &catalog_, applied_.load());
   }
 
+  bool apply_committed(const std::vector<engine::TxnOp>& ops, std::int64_t revision) {
+    // Only a Txn that put the write marker surely wrote, and so got `revision` for its own
+    // (etcd answers a read-only Txn with its current revision, someone else's). A range
+    // erase's events name keys the request does not: leave it to the watch.
+    bool marker = false;
+    for (const engine::TxnOp& op : ops) {
+      if (op.kind == engine::TxnOp::Kind::erase && !op.range_end.empty()) return false;
+      marker = marker || (op.kind == engine::TxnOp::Kind::put &&
+                          op.key == options_.keyspace.write_marker_key());
+    }
+    if (!marker) return false;
+    {
+      // Never waits: a reader holding a view (a snapshot being written, say) makes the watch
+      // apply this commit instead, rather than stall every reader behind this writer.
+      std::unique_lock lock(data_mutex_, std::try_to_lock);
+      if (!lock.owns_lock() || stopping_ || applied_.load() != revision - 1) return false;
+      Applier applier(options_.keyspace, options_.node_name, catalog_);
+      for (const engine::TxnOp& op : ops) {
+        Status s;
+        if (op.kind == engine::TxnOp::Kind::put) {
+          s = applier.put(op.key, op.value);
+        } else if (op.kind == engine::TxnOp::Kind::erase) {
+          s = applier.erase(op.key);  // an absent key: no event, and nothing to do here
+        }
+        // The same report as the watch's for the same event.
+        if (!s.ok()) log(LogLevel::error, "cannot apply an event: " + s.to_string());
+      }
+      applied_.store(revision);
+    }
+    {
+      std::lock_guard lock(stats_mutex_);
+      ++stats_.own_commits_applied;
+    }
+    { std::lock_guard lock(wait_mutex_); }
+    wait_cv_.notify_all();
+    return true;
+  }
+
   std::int64_t applied_revision() const { return applied_.load(); }
 
   Status wait_for_revision(std::int64_t revision, Deadline deadline) const {
@@ -123,10 +162,11 @@ class Replica::Impl {
   // reported with its path, removed, and the replica starts empty (and then reads etcd).
   Status load_snapshot_file() {
     if (options_.snapshot_path.empty()) return Status::Ok();
-    auto bytes = read_file_if_exists(options_.snapshot_path);
-    if (!bytes.ok()) return bytes.status();
-    if (!bytes->has_value()) return Status::Ok();
-    auto decoded = store::decode_snapshot(**bytes);
+    SnapshotFile file = options_.snapshot_file ? options_.snapshot_file()
+                                               : read_snapshot_file(options_.snapshot_path);
+    if (!file.ok()) return file.status();
+    if (!file->has_value()) return Status::Ok();
+    Result<store::DecodedSnapshot>& decoded = **file;
     if (!decoded.ok()) {
       log(LogLevel::warning, "discarding snapshot file '" + options_.snapshot_path +
                                  "': " + decoded.status().message());
@@ -318,7 +358,7 @@ class Replica::Impl {
 
   ReplicaOptions options_;
 
-  mutable std::shared_mutex data_mutex_;  // guards catalog_
+  mutable StripedSharedMutex data_mutex_;  // guards catalog_
   store::Catalog catalog_;
   std::atomic<std::int64_t> applied_{0};
 
@@ -334,6 +374,13 @@ class Replica::Impl {
   ReplicaStats stats_;
   std::int64_t last_snapshot_revision_ = 0;
 };
+
+SnapshotFile read_snapshot_file(const std::string& path) {
+  auto bytes = read_file_if_exists(path);
+  if (!bytes.ok()) return bytes.status();
+  if (!bytes->has_value()) return std::optional<Result<store::DecodedSnapshot>>();
+  return std::optional<Result<store::DecodedSnapshot>>(store::decode_snapshot(**bytes));
+}
 
 Result<std::unique_ptr<Replica>> Replica::create(ReplicaOptions options) {
   if (options.client == nullptr) return invalid_argument("replica: no etcd client given");
@@ -352,6 +399,9 @@ void Replica::stop() {
 }
 Replica::ReadView Replica::read() const {
   return impl_->read();
+}
+bool Replica::apply_committed(const std::vector<engine::TxnOp>& ops, std::int64_t revision) {
+  return impl_->apply_committed(ops, revision);
 }
 std::int64_t Replica::applied_revision() const {
   return impl_->applied_revision();

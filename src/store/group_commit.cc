@@ -201,7 +201,9 @@ GroupCommitter::~GroupCommitter() {
   }
   queue_cv_.notify_all();
   for (std::thread& t : threads_) t.join();
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
+  // A caller may still be sending its own commit (send_from_here): it uses this object.
+  done_cv_.wait(lock, [this] { return in_flight_ == 0; });
   for (const auto& p : queue_) {
     p->done = true;
     p->result.status =
@@ -234,7 +236,13 @@ CommitResult GroupCommitter::commit(CommitRequest request) {
         Status(StatusCode::engine_unavailable, "the store is closing; the commit was not sent"));
   }
   queue_.push_back(p);
-  queue_cv_.notify_one();
+  if (queue_.size() == 1 && in_flight_ < options_.max_in_flight) {
+    // Nothing waits and a Txn may go: send it from this thread. Waking a committer and being
+    // woken by it again costs two thread hand-offs, about a tenth of a lone commit's time.
+    send_from_here(lock);
+  } else {
+    queue_cv_.notify_one();
+  }
   while (!p->done) {
     if (done_cv_.wait_until(lock, deadline.when()) == std::cv_status::timeout && !p->done) {
       if (!p->taken) {
@@ -258,14 +266,33 @@ CommitResult GroupCommitter::commit(CommitRequest request) {
 void GroupCommitter::run() {
   std::unique_lock lock(mutex_);
   for (;;) {
-    queue_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    queue_cv_.wait(lock, [this] {
+      return stopping_ || (!queue_.empty() && in_flight_ < options_.max_in_flight);
+    });
     if (stopping_) return;
-    Batch batch = take_batch(lock);
-    if (batch.members.empty()) continue;
-    lock.unlock();
-    send(batch);
-    lock.lock();
+    send_from_here(lock);
   }
+}
+
+// Called with mutex_ held (and held again on return). Takes a batch from the queue and sends
+// it, counting it among the Txns in flight; then hands the queue to a committer if work waits.
+void GroupCommitter::send_from_here(std::unique_lock<std::mutex>& lock) {
+  Batch batch = take_batch(lock);
+  if (batch.members.empty()) return;
+  ++in_flight_;
+  lock.unlock();
+  // Gives the slot back even if send() throws (out of memory), so later commits still go.
+  struct SlotReturn {
+    GroupCommitter* self;
+    std::unique_lock<std::mutex>& lock;
+    ~SlotReturn() {
+      lock.lock();
+      --self->in_flight_;
+      if (!self->queue_.empty()) self->queue_cv_.notify_one();
+      self->done_cv_.notify_all();  // the destructor waits for in_flight_ to reach 0
+    }
+  } slot_return{this, lock};
+  send(batch);
 }
 
 // Called with mutex_ held and a non-empty queue. Takes the first live commit and every later
@@ -335,9 +362,8 @@ void GroupCommitter::send(Batch& batch) {
     txn.failure.push_back(range_op(marker_key_));
   }
   // A commit that only validates reads writes nothing, not even the marker.
-  if (!txn.success.empty() || !batch.table_versions.empty()) {
-    txn.success.push_back(put_op(marker_key_));
-  }
+  const bool wrote = !txn.success.empty() || !batch.table_versions.empty();
+  if (wrote) txn.success.push_back(put_op(marker_key_));
   for (const std::string& tv : batch.table_versions) {
     txn.success.push_back(put_op(tv));
   }
@@ -391,6 +417,9 @@ void GroupCommitter::send(Batch& batch) {
     return;
   }
   if (result->succeeded) {
+    // Only a Txn that wrote has a revision of its own: a read-only one answers with etcd's
+    // current revision, whose writes are someone else's.
+    if (wrote && options_.on_committed) options_.on_committed(txn.success, result->header.revision);
     for (const auto& p : batch.members) {
       finish(p, CommitResult(true, result->header.revision, std::nullopt));
     }

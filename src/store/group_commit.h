@@ -20,14 +20,16 @@
 // lease: the one exception to "a write is never sent twice" (see send()).
 //
 // Threading: commit() may be called from any thread at once; it blocks until the commit's
-// result or its deadline. Committer threads (StoreOptions::max_in_flight of them) send the
-// batches.
+// result or its deadline. A commit that finds the queue empty and a Txn slot free is sent from
+// its caller's thread; otherwise committer threads (StoreOptions::max_in_flight of them) send
+// the batches. At most max_in_flight Txns are in flight either way.
 #pragma once
 
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -122,6 +124,11 @@ struct GroupCommitOptions {
   // Where puts marked kRamLease get their lease. Not owned; must outlive the committer.
   // nullptr: such puts are refused (invalid_argument, nothing sent).
   RamLease* ram_lease = nullptr;
+  // Called after etcd committed a Txn, with the ops of its success branch and its revision,
+  // before any commit of it is told: the store's replica applies its own node's commit from
+  // there when it is current (Replica::apply_committed), so the caller need not wait for the
+  // watch to bring it back. Runs on the thread that sent the Txn; must not block on commits.
+  std::function<void(const std::vector<engine::TxnOp>& ops, std::int64_t revision)> on_committed;
 };
 
 struct GroupCommitStats {
@@ -155,6 +162,7 @@ class GroupCommitter {
                  GroupCommitOptions options);
   void run();
   Batch take_batch(std::unique_lock<std::mutex>& lock);
+  void send_from_here(std::unique_lock<std::mutex>& lock);
   void send(Batch& batch);
   void finish(const std::shared_ptr<Pending>& p, CommitResult result);
 
@@ -167,6 +175,7 @@ class GroupCommitter {
   std::condition_variable done_cv_;   // callers: a result arrived
   std::deque<std::shared_ptr<Pending>> queue_;
   bool stopping_ = false;
+  int in_flight_ = 0;  // batches being sent, by committers or callers
   GroupCommitStats stats_;
   std::vector<std::thread> threads_;
 };

@@ -334,11 +334,16 @@ Result<std::unique_ptr<Store>> store::open_store(StoreContext context) {
     if (!made.ok()) return made.status().with_context("store");
     context.ram_lease = std::move(*made);
   }
-  store::GroupCommitOptions g{.enabled = o.group_commit,
-                              .max_txn_ops = o.max_txn_ops,
-                              .max_in_flight = o.max_in_flight,
-                              .call_timeout = o.call_timeout,
-                              .ram_lease = context.ram_lease.get()};
+  store::GroupCommitOptions g{
+      .enabled = o.group_commit,
+      .max_txn_ops = o.max_txn_ops,
+      .max_in_flight = o.max_in_flight,
+      .call_timeout = o.call_timeout,
+      .ram_lease = context.ram_lease.get(),
+      .on_committed = [replica = context.replica](const std::vector<engine::TxnOp>& ops,
+                                                  std::int64_t revision) {
+        replica->apply_committed(ops, revision);
+      }};
   auto committer =
       store::GroupCommitter::create(context.client, context.keyspace.write_marker_key(), g);
   if (!committer.ok()) return committer.status().with_context("store");

@@ -1,9 +1,14 @@
 // Group commit against a real etcd: many concurrent transactions share few etcd Txns, merged
-// Txns respect etcd's operation limit, and contended counters count every increment once.
+// Txns respect etcd's operation limit, contended counters count every increment once, and a
+// lone commit goes from its caller's thread and is applied without waiting for the watch.
+#include "store/group_commit.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "store_fixture.h"
 
@@ -63,6 +68,36 @@ TEST_F(GroupCommitTest, DisjointTransactionsShareEtcdTxns) {
   EXPECT_GT(after.merged_txns, 0);
   std::printf("group commit: %d transactions in %lld etcd Txns\n", kThreads * kPerThread,
               static_cast<long long>(txns));
+}
+
+// A commit that finds nobody sending goes from its caller's thread (seen through on_committed),
+// and the caller's replica has it when commit() returns (Replica::apply_committed).
+TEST_F(GroupCommitTest, ALoneCommitIsSentFromItsCallersThreadAndAppliedAtOnce) {
+  std::mutex mu;
+  std::vector<std::thread::id> senders;
+  store::GroupCommitOptions options;
+  options.on_committed = [&](const std::vector<engine::TxnOp>& ops, std::int64_t revision) {
+    a_->replica->apply_committed(ops, revision);
+    std::lock_guard lock(mu);
+    senders.push_back(std::this_thread::get_id());
+  };
+  auto committer =
+      store::GroupCommitter::create(a_->client.get(), keys_.write_marker_key(), std::move(options));
+  ASSERT_TRUE(committer.ok()) << committer.status().to_string();
+  for (int i = 0; i < 3; ++i) {
+    store::CommitRequest request;
+    request.ops.push_back(store::put_op(keys_.write_marker_key() + "-lone-" + std::to_string(i)));
+    store::CommitResult r = (*committer)->commit(std::move(request));
+    ASSERT_TRUE(r.status.ok()) << r.status.to_string();
+    ASSERT_TRUE(r.succeeded);
+    // Applied before commit() returned, by the caller (or by the watch, when its event came
+    // before etcd's answer): nothing left to wait for. Nobody else writes to this etcd, so
+    // apply_committed never finds the replica behind.
+    EXPECT_GE(a_->replica->applied_revision(), r.revision);
+  }
+  std::lock_guard lock(mu);
+  ASSERT_EQ(senders.size(), 3u);
+  for (const std::thread::id& id : senders) EXPECT_EQ(id, std::this_thread::get_id());
 }
 
 TEST_F(GroupCommitTest, WithoutGroupCommitEachCommitIsOneTxn) {
