@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <iterator>
 #include <latch>
@@ -37,6 +38,54 @@ ScratchDir::~ScratchDir() {
   if (path_.empty()) return;
   std::error_code ignored;
   fs::remove_all(path_, ignored);
+}
+
+Watchdog::Watchdog(std::chrono::seconds cap, std::string what)
+    : what_(std::move(what)), thread_([this, cap] { wait(cap); }) {}
+
+Watchdog::~Watchdog() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    disarmed_ = true;
+  }
+  disarmed_cv_.notify_all();
+  thread_.join();
+}
+
+void Watchdog::remove_on_expiry(fs::path dir) {
+  std::lock_guard<std::mutex> lock(mu_);
+  dirs_.push_back(std::move(dir));
+}
+
+void Watchdog::wait(std::chrono::seconds cap) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (disarmed_cv_.wait_for(lock, cap, [this] { return disarmed_; })) return;
+  std::fprintf(stderr, "error: %s exceeded its hard cap of %lld s: stopping the process\n",
+               what_.c_str(), static_cast<long long>(cap.count()));
+  std::fflush(stderr);
+  for (const fs::path& dir : dirs_) {
+    std::error_code ignored;
+    fs::remove_all(dir, ignored);
+  }
+  ::_exit(1);
+}
+
+void progress(const std::string& line) {
+  std::fprintf(stderr, "# %s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+void progress_start(const std::string& what) {
+  const std::time_t now = std::time(nullptr);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
+  const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+  progress(std::string(date) + " " + what + ", load at start " + load_average() + ", " +
+           std::to_string(cpus) + " cpus");
+  if (std::strtod(load_average().c_str(), nullptr) > cpus) {
+    progress("warning: the machine is busy (1-minute load above " + std::to_string(cpus) +
+             " cpus): the figures will read low and spread wide");
+  }
 }
 
 double LoadResult::percentile(double q) const {

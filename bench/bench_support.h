@@ -1,15 +1,19 @@
-// Helpers of the cluster benchmark (bench/cluster_bench.cc): a scratch directory, a timed load
-// of writer threads with its latencies, medians over runs, and the machine's load.
+// Helpers of the cluster benchmarks (bench/cluster_bench.cc, bench/compare_bench.cc): a scratch
+// directory, a hard cap on a run's time, progress lines, a timed load of writer threads with its
+// latencies, medians over runs, and the machine's load.
 //
-// Threading: run_timed_load() runs its writers on threads of its own; everything else belongs to
-// the calling thread.
+// Threading: run_timed_load() runs its writers on threads of its own and a Watchdog waits on one
+// of its own; everything else belongs to the calling thread.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "mishka/status.h"
@@ -33,6 +37,36 @@ class ScratchDir {
   explicit ScratchDir(std::filesystem::path path) : path_(std::move(path)) {}
   std::filesystem::path path_;  // empty once moved from
 };
+
+// Ends the process when a run outlives its hard cap, so that no step can hang a caller: prints
+// `what` and the cap on stderr, removes the directories it was given, and _exit(1)s (the etcd
+// members this process started die with it: they have a parent-death signal). Disarmed when
+// destroyed. Its own thread waits; remove_on_expiry() may be called from any thread.
+class Watchdog {
+ public:
+  Watchdog(std::chrono::seconds cap, std::string what);
+  ~Watchdog();
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+  void remove_on_expiry(std::filesystem::path dir);
+
+ private:
+  void wait(std::chrono::seconds cap);
+
+  std::string what_;
+  std::mutex mu_;
+  std::condition_variable disarmed_cv_;
+  bool disarmed_ = false;                    // guarded by mu_
+  std::vector<std::filesystem::path> dirs_;  // guarded by mu_
+  std::thread thread_;                       // last: started once the rest is set
+};
+
+// A progress line on stderr: "# <line>".
+void progress(const std::string& line);
+// A progress line with the load at start and a warning when the 1-minute load exceeds the cpus
+// (the figures will then read low and spread wide).
+void progress_start(const std::string& what);
 
 // One writer's operation: called again and again with the writer's index and a sequence
 // number that grows by one per call (unique per writer). Returns the operation's status.

@@ -13,7 +13,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <map>
 #include <string>
 #include <string_view>
@@ -24,8 +23,6 @@
 #include "etcd_cluster.h"
 #include "mishka/store.h"
 #include "mishka_cluster.h"
-#include "replica/replica.h"
-#include "store/catalog.h"
 #include "workloads.h"
 
 namespace mishka::bench {
@@ -34,9 +31,6 @@ namespace {
 using std::chrono::milliseconds;
 
 constexpr int kNodes = 3;
-constexpr milliseconds kJoinTimeout{60000};
-// etcd defers a membership change until its leader has heard from every voter for 5 s.
-constexpr milliseconds kMembershipSettle{6000};
 // Between two joins, as a fresh cluster would have been quiet for a moment.
 constexpr milliseconds kBetweenJoins{1000};
 
@@ -52,11 +46,6 @@ struct Options {
   std::string etcd_binary = default_etcd_binary();
   bool verbose = false;
 };
-
-void progress(const std::string& line) {
-  std::fprintf(stderr, "# %s\n", line.c_str());
-  std::fflush(stderr);
-}
 
 void figure(const std::string& line) {
   std::printf("%s\n", line.c_str());
@@ -263,71 +252,32 @@ std::string stalls(const std::vector<double>& seconds) {
   return ", " + std::to_string(over) + " of " + std::to_string(seconds.size()) + " runs over 5 s";
 }
 
-std::size_t replica_count(const store::LocalNode& node, const std::string& table) {
-  const replica::Replica::ReadView view = node.replica().read();
-  const store::Table* t = view.catalog().find(table);
-  return t == nullptr ? 0 : t->count();
-}
-
-// Opens a 4th node through nodes 1 and 2 and times it until its replica holds every record.
-Result<NodeOpenTiming> mishka_join(MishkaCluster& cluster, const std::string& table,
-                                   std::int64_t records) {
-  const auto began = std::chrono::steady_clock::now();
-  Result<NodeOpenTiming> timing = cluster.add_node({1, 2});
-  if (!timing.ok()) return timing.status();
-  const store::LocalNode& joined = cluster.node(cluster.size() - 1);
-  const engine::Deadline deadline = engine::Deadline::after(kJoinTimeout);
-  while (replica_count(joined, table) < static_cast<std::size_t>(records)) {
-    if (deadline.expired()) {
-      return Status(StatusCode::timeout, "the 4th node's replica holds " +
-                                             std::to_string(replica_count(joined, table)) + " of " +
-                                             std::to_string(records) + " records");
-    }
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  timing->open_seconds = seconds_since(began);
-  return timing;
-}
-
 Status run_join(const Options& o) {
   Result<ScratchDir> root = ScratchDir::create("mishka-join-bench-");
   if (!root.ok()) return root.status();
-  progress("starting a " + std::to_string(kNodes) + "-node mishka cluster (target_voters=5)");
-  Result<std::unique_ptr<MishkaCluster>> mishka =
-      MishkaCluster::start(root->path() / "mishka", kNodes,
-                           cluster_options(o, /*group_commit=*/true, /*target_voters=*/5));
-  if (!mishka.ok()) return mishka.status().with_context("mishka cluster");
-  const auto mishka_formed = std::chrono::steady_clock::now();
-  MISHKA_RETURN_IF_ERROR(create_bench_table(**mishka, "joinbench"));
-  progress("starting a " + std::to_string(kNodes) + "-member etcd cluster");
-  Result<std::unique_ptr<EtcdCluster>> etcd =
-      EtcdCluster::start(root->path() / "etcd", kNodes, o.etcd_binary);
-  if (!etcd.ok()) return etcd.status().with_context("etcd cluster");
-
-  Result<double> loaded = preload_mishka(**mishka, "joinbench", o.records);
-  if (!loaded.ok()) return loaded.status().with_context("mishka preload");
-  progress("mishka preload: " + std::to_string(o.records) + " records in " +
-           format_number(*loaded, 1) + " s");
-  loaded = preload_etcd(**etcd, "/join/", o.records);
-  if (!loaded.ok()) return loaded.status().with_context("etcd preload");
-  progress("etcd preload: " + std::to_string(o.records) + " keys in " + format_number(*loaded, 1) +
-           " s");
-  std::this_thread::sleep_until(mishka_formed + kMembershipSettle);
+  Result<MishkaJoinCluster> mishka = start_mishka_join_cluster(
+      root->path() / "mishka", cluster_options(o, /*group_commit=*/true, /*target_voters=*/5),
+      o.records);
+  if (!mishka.ok()) return mishka.status();
+  Result<EtcdJoinCluster> etcd =
+      start_etcd_join_cluster(root->path() / "etcd", o.etcd_binary, o.records);
+  if (!etcd.ok()) return etcd.status();
+  std::this_thread::sleep_until(std::max(mishka->formed, etcd->formed) + kMembershipSettle);
 
   std::vector<double> open_s, engine_s, serving_s, promoted_s;
   for (int run = 1; run <= o.runs; ++run) {
     progress("run " + std::to_string(run) + " load " + load_average());
-    Result<NodeOpenTiming> m = mishka_join(**mishka, "joinbench", o.records);
+    Result<NodeOpenTiming> m = join_node_through_1_and_2(*mishka->cluster, kJoinTable, o.records);
     if (!m.ok()) return m.status().with_context("mishka join, run " + std::to_string(run));
     open_s.push_back(m->open_seconds);
     engine_s.push_back(m->engine_joined_seconds.value_or(0));
     progress("run " + std::to_string(run) +
              " mishka 4th node: " + format_number(m->open_seconds, 2) + " s (engine joined at " +
              format_number(engine_s.back(), 2) + " s)");
-    MISHKA_RETURN_IF_ERROR((*mishka)->remove_last_node());
+    MISHKA_RETURN_IF_ERROR(mishka->cluster->remove_last_node());
     std::this_thread::sleep_for(kBetweenJoins);
 
-    Result<MemberJoinTiming> e = (*etcd)->join_member("/join/", o.records, kJoinTimeout);
+    Result<MemberJoinTiming> e = etcd->cluster->join_member(kJoinPrefix, o.records, kJoinTimeout);
     if (!e.ok()) return e.status().with_context("etcd join, run " + std::to_string(run));
     serving_s.push_back(e->serving_seconds);
     promoted_s.push_back(e->promoted_seconds);
@@ -336,7 +286,7 @@ Status run_join(const Options& o) {
              format_number(e->promoted_seconds, 2) + " s (member add accepted at " +
              format_number(e->added_seconds, 2) + " s after " + std::to_string(e->add_attempts) +
              " request(s))");
-    MISHKA_RETURN_IF_ERROR((*etcd)->remove_last_member());
+    MISHKA_RETURN_IF_ERROR(etcd->cluster->remove_last_member());
     std::this_thread::sleep_for(kBetweenJoins);
   }
   const std::string n = std::to_string(o.records);
@@ -420,17 +370,7 @@ Options parse(int argc, char** argv) {
 
 int run(int argc, char** argv) {
   const Options o = parse(argc, argv);
-  const std::time_t now = std::time(nullptr);
-  char date[32];
-  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
-  progress(std::string(date) + " cluster_bench " + o.command + ", etcd " + o.etcd_binary +
-           ", load at start " + load_average() + ", " +
-           std::to_string(std::thread::hardware_concurrency()) + " cpus");
-  const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
-  if (std::strtod(load_average().c_str(), nullptr) > cpus) {
-    progress("warning: the machine is busy (1-minute load above " + std::to_string(cpus) +
-             " cpus): the figures will read low and spread wide");
-  }
+  progress_start("cluster_bench " + o.command + ", etcd " + o.etcd_binary);
   Status done;
   if (o.command == "commits" || o.command == "all") done = run_commits(o);
   if (done.ok() && (o.command == "join" || o.command == "all")) done = run_join(o);

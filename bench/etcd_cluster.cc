@@ -35,10 +35,10 @@ bool refused_for_now(const Status& status) {
   return false;
 }
 
-// Polls the member at `endpoint` with serializable count-only ranges of `prefix` until it
-// counts `expected` keys; returns the seconds since `began`, or nullopt at the deadline or when
-// `stop` is set. A fresh client after each unanswered poll: a new channel connects at once,
-// where an old one would wait out its reconnect backoff.
+}  // namespace
+
+// A fresh client after each unanswered poll: a new channel connects at once, where an old one
+// would wait out its reconnect backoff.
 std::optional<double> wait_until_serving(const std::string& endpoint, const std::string& prefix,
                                          std::int64_t expected, Clock::time_point began,
                                          Deadline deadline, const std::atomic<bool>& stop) {
@@ -61,8 +61,6 @@ std::optional<double> wait_until_serving(const std::string& endpoint, const std:
   }
   return std::nullopt;
 }
-
-}  // namespace
 
 Result<std::unique_ptr<engine::EtcdClient>> connect(std::vector<std::string> endpoints) {
   engine::ClientOptions options;
@@ -114,14 +112,40 @@ Result<std::unique_ptr<EtcdCluster>> EtcdCluster::start(const fs::path& root, in
   std::random_device random;
   const std::string token = "bench-" + std::to_string(::getpid()) + "-" + std::to_string(random());
   std::unique_ptr<EtcdCluster> cluster(new EtcdCluster(root, etcd_binary, token));
-  std::string initial_cluster;
+  std::vector<Slot> slots;
   for (int i = 0; i < members; ++i) {
     Result<Slot> slot = cluster->new_slot();
     if (!slot.ok()) return slot.status();
-    if (!initial_cluster.empty()) initial_cluster += ",";
-    initial_cluster += slot->name + "=" + peer_url(*slot);
-    cluster->slots_.push_back(std::move(slot).value());
+    slots.push_back(std::move(slot).value());
   }
+  return launch(std::move(cluster), std::move(slots));
+}
+
+Result<std::unique_ptr<EtcdCluster>> EtcdCluster::reopen(const fs::path& root,
+                                                         const std::vector<EtcdMemberPorts>& ports,
+                                                         const std::string& etcd_binary) {
+  // The token matters only to a first start: the data holds the cluster.
+  std::unique_ptr<EtcdCluster> cluster(new EtcdCluster(root, etcd_binary, "bench-reopened"));
+  std::vector<Slot> slots;
+  for (const EtcdMemberPorts& p : ports) {
+    Slot slot;
+    slot.name = "e" + std::to_string(cluster->next_index_++);
+    slot.dir = root / slot.name;
+    slot.client_port = p.client;
+    slot.peer_port = p.peer;
+    slots.push_back(std::move(slot));
+  }
+  return launch(std::move(cluster), std::move(slots));
+}
+
+Result<std::unique_ptr<EtcdCluster>> EtcdCluster::launch(std::unique_ptr<EtcdCluster> cluster,
+                                                         std::vector<Slot> slots) {
+  std::string initial_cluster;
+  for (const Slot& slot : slots) {
+    if (!initial_cluster.empty()) initial_cluster += ",";
+    initial_cluster += slot.name + "=" + peer_url(slot);
+  }
+  cluster->slots_ = std::move(slots);
   for (Slot& slot : cluster->slots_) {
     Result<std::unique_ptr<engine::EtcdMember>> member =
         engine::EtcdMember::create(cluster->member_config(slot, initial_cluster));
@@ -158,6 +182,12 @@ std::vector<std::string> EtcdCluster::endpoints(int first) const {
     const Slot& slot = slots_[(static_cast<std::size_t>(first) + k) % n];
     out.push_back("127.0.0.1:" + std::to_string(slot.client_port));
   }
+  return out;
+}
+
+std::vector<EtcdMemberPorts> EtcdCluster::ports() const {
+  std::vector<EtcdMemberPorts> out;
+  for (const Slot& slot : slots_) out.push_back({slot.client_port, slot.peer_port});
   return out;
 }
 

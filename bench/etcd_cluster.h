@@ -6,6 +6,7 @@
 // any thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/deadline.h"
 #include "engine/etcd_client.h"
 #include "engine/etcd_member.h"
 #include "mishka/status.h"
@@ -28,6 +30,20 @@ struct MemberJoinTiming {
   int add_attempts = 0;         // member add requests (etcd refuses some while it settles)
 };
 
+// Where a member listens: what a later process needs to start it again on its directory.
+struct EtcdMemberPorts {
+  std::uint16_t client = 0;
+  std::uint16_t peer = 0;
+};
+
+// Polls the member at `endpoint` with serializable count-only ranges of `prefix` until it counts
+// `expected` keys (every 50 ms); returns the seconds since `began`, or nullopt at the deadline or
+// once `stop` is set.
+std::optional<double> wait_until_serving(const std::string& endpoint, const std::string& prefix,
+                                         std::int64_t expected,
+                                         std::chrono::steady_clock::time_point began,
+                                         engine::Deadline deadline, const std::atomic<bool>& stop);
+
 // A client of `endpoints` (plain text, the engine's defaults otherwise).
 Result<std::unique_ptr<engine::EtcdClient>> connect(std::vector<std::string> endpoints);
 
@@ -41,6 +57,12 @@ class EtcdCluster {
   // healthy. On error what was started is stopped.
   static Result<std::unique_ptr<EtcdCluster>> start(const std::filesystem::path& root, int members,
                                                     const std::string& etcd_binary);
+  // Starts again, on the same ports, the members a cluster started on `root` by an earlier
+  // process left there (member i on its directory with ports[i]); their data is kept (etcd
+  // ignores --initial-cluster then). Waits until each is healthy, as start().
+  static Result<std::unique_ptr<EtcdCluster>> reopen(const std::filesystem::path& root,
+                                                     const std::vector<EtcdMemberPorts>& ports,
+                                                     const std::string& etcd_binary);
   // Stops every member by pid (SIGTERM, then SIGKILL after a grace), the last first.
   ~EtcdCluster();
   EtcdCluster(const EtcdCluster&) = delete;
@@ -48,6 +70,8 @@ class EtcdCluster {
 
   // "127.0.0.1:port" of every member, starting with member `first` (so that clients spread).
   std::vector<std::string> endpoints(int first = 0) const;
+  // The ports of every member.
+  std::vector<EtcdMemberPorts> ports() const;
   // The pids of the members (for their CPU time).
   std::vector<int> pids() const;
   // A client of the whole cluster, for set-up and membership changes.
@@ -74,6 +98,10 @@ class EtcdCluster {
   EtcdCluster(std::filesystem::path root, std::string etcd_binary, std::string token)
       : root_(std::move(root)), etcd_binary_(std::move(etcd_binary)), token_(std::move(token)) {}
   Result<Slot> new_slot();
+  // Adds the members of `slots` with --initial-cluster of all of them, starts them at once and
+  // connects the cluster's client.
+  static Result<std::unique_ptr<EtcdCluster>> launch(std::unique_ptr<EtcdCluster> cluster,
+                                                     std::vector<Slot> slots);
   engine::MemberConfig member_config(const Slot& slot, std::string initial_cluster) const;
   static std::string peer_url(const Slot& slot);
 

@@ -35,12 +35,26 @@ struct NodeOpenTiming {
   std::optional<double> engine_joined_seconds;  // unset for a seed
 };
 
+// How a node is named and where it listens: what a later process needs to open the node again
+// on the directory it left (its identity file and etcd member hold the name and the ports).
+struct NodeLayout {
+  std::string name;
+  std::uint16_t client_port = 0;
+  std::uint16_t peer_port = 0;
+};
+
 class MishkaCluster {
  public:
   // Opens `nodes` nodes one after the other (the seed, then joiners through node 0). On error
   // the nodes opened so far are stopped.
   static Result<std::unique_ptr<MishkaCluster>> start(const std::filesystem::path& root, int nodes,
                                                       MishkaClusterOptions options);
+  // Opens again, one after the other, the nodes a cluster started on `root` by an earlier
+  // process left there (node i on root/node<i> with layouts[i]); their data is kept. On error
+  // the nodes opened so far are stopped.
+  static Result<std::unique_ptr<MishkaCluster>> reopen(const std::filesystem::path& root,
+                                                       const std::vector<NodeLayout>& layouts,
+                                                       MishkaClusterOptions options);
   // Stops every node, the last opened first.
   ~MishkaCluster();
   MishkaCluster(const MishkaCluster&) = delete;
@@ -50,6 +64,8 @@ class MishkaCluster {
   store::LocalNode& node(int i) const { return *slots_.at(static_cast<std::size_t>(i))->node; }
   // The pids of the nodes' etcd members (for their CPU time).
   std::vector<int> etcd_pids() const;
+  // Node i's name and ports.
+  const NodeLayout& layout(int i) const { return slots_.at(static_cast<std::size_t>(i))->layout; }
 
   // Opens one more node, joining through the nodes `peers` (a seed when empty), and times it.
   Result<NodeOpenTiming> add_node(const std::vector<int>& peers);
@@ -59,7 +75,7 @@ class MishkaCluster {
 
  private:
   struct Slot {
-    std::string name;
+    NodeLayout layout;
     std::filesystem::path dir;
     std::unique_ptr<store::LocalNode> node;
     std::mutex mu;
@@ -68,11 +84,22 @@ class MishkaCluster {
 
   MishkaCluster(std::filesystem::path root, MishkaClusterOptions options)
       : root_(std::move(root)), options_(std::move(options)) {}
+  // Opens the next node (root/node<index>) as `layout` says, joining through `peers`. When it
+  // fails, a fresh directory is removed; a reopened one keeps its data.
+  Result<NodeOpenTiming> open_node(NodeLayout layout, const std::vector<int>& peers,
+                                   bool fresh_dir);
 
   std::filesystem::path root_;
   MishkaClusterOptions options_;
   int next_index_ = 0;  // names are never reused: a removed node's name stays in etcd's logs
   std::vector<std::unique_ptr<Slot>> slots_;
 };
+
+// How many records `table` holds in `node`'s replica (0 when it has no such table).
+std::size_t replica_count(const store::LocalNode& node, const std::string& table);
+// Waits until `node`'s replica holds at least `records` records of `table`: timeout naming the
+// count it reached when `timeout` passes first.
+Status wait_for_records(const store::LocalNode& node, const std::string& table,
+                        std::int64_t records, std::chrono::milliseconds timeout);
 
 }  // namespace mishka::bench

@@ -22,6 +22,7 @@ namespace {
 
 constexpr milliseconds kCommitTimeout{5000};
 constexpr milliseconds kPreloadTimeout{30000};
+constexpr milliseconds kTableWait{10000};
 
 TransactionOptions transaction_options(milliseconds timeout) {
   TransactionOptions options;
@@ -71,11 +72,25 @@ Result<double> run_batches(std::int64_t items,
 
 }  // namespace
 
+std::string mishka_preload_key(std::int64_t i) {
+  return "k" + padded(i, 9);
+}
+
+std::string etcd_preload_key(const std::string& prefix, std::int64_t i) {
+  return prefix + padded(i, 9);
+}
+
 Status create_bench_table(MishkaCluster& cluster, const std::string& name) {
   TableSpec spec;
   spec.name = name;
   spec.attributes = {"key", "payload"};
-  return cluster.node(0).store().create_table(spec);
+  MISHKA_RETURN_IF_ERROR(cluster.node(0).store().create_table(spec));
+  // create_table returns once node 0 applied it; writers on the other nodes need it there too.
+  for (int i = 1; i < cluster.size(); ++i) {
+    const store::TablesWait waited = cluster.node(i).wait_for_tables({name}, kTableWait);
+    MISHKA_RETURN_IF_ERROR(waited.status);
+  }
+  return Status::Ok();
 }
 
 WriteOp mishka_commit_op(MishkaCluster& cluster, std::string table, std::string tag) {
@@ -117,7 +132,7 @@ Result<double> preload_mishka(MishkaCluster& cluster, const std::string& table,
         [&](Transaction& txn) {
           for (std::int64_t i = first; i < end; ++i) {
             MISHKA_RETURN_IF_ERROR(
-                txn.write(table, Record{Value("k" + padded(i, 9)), Value(payload())}));
+                txn.write(table, Record{Value(mishka_preload_key(i)), Value(payload())}));
           }
           return Status::Ok();
         },
@@ -133,7 +148,7 @@ Result<double> preload_etcd(EtcdCluster& cluster, const std::string& prefix, std
     engine::TxnRequest txn;
     for (std::int64_t i = first; i < end; ++i) {
       engine::TxnOp put;
-      put.key = prefix + padded(i, 9);
+      put.key = etcd_preload_key(prefix, i);
       put.value = payload();
       txn.success.push_back(std::move(put));
     }
@@ -141,6 +156,52 @@ Result<double> preload_etcd(EtcdCluster& cluster, const std::string& prefix, std
         (*clients)[static_cast<std::size_t>(thread)]->txn(txn, Deadline::after(kPreloadTimeout));
     return done.status();
   });
+}
+
+Result<MishkaJoinCluster> start_mishka_join_cluster(const std::filesystem::path& root,
+                                                    MishkaClusterOptions options,
+                                                    std::int64_t records) {
+  progress("starting a 3-node mishka cluster (target_voters=" +
+           std::to_string(options.target_voters) + ")");
+  MishkaJoinCluster out;
+  Result<std::unique_ptr<MishkaCluster>> cluster =
+      MishkaCluster::start(root, 3, std::move(options));
+  if (!cluster.ok()) return cluster.status().with_context("mishka cluster");
+  out.cluster = std::move(cluster).value();
+  out.formed = std::chrono::steady_clock::now();
+  MISHKA_RETURN_IF_ERROR(create_bench_table(*out.cluster, kJoinTable));
+  Result<double> loaded = preload_mishka(*out.cluster, kJoinTable, records);
+  if (!loaded.ok()) return loaded.status().with_context("mishka preload");
+  progress("mishka preload: " + std::to_string(records) + " records in " +
+           format_number(*loaded, 1) + " s");
+  return out;
+}
+
+Result<EtcdJoinCluster> start_etcd_join_cluster(const std::filesystem::path& root,
+                                                const std::string& etcd_binary,
+                                                std::int64_t records) {
+  progress("starting a 3-member etcd cluster");
+  EtcdJoinCluster out;
+  Result<std::unique_ptr<EtcdCluster>> cluster = EtcdCluster::start(root, 3, etcd_binary);
+  if (!cluster.ok()) return cluster.status().with_context("etcd cluster");
+  out.cluster = std::move(cluster).value();
+  out.formed = std::chrono::steady_clock::now();
+  Result<double> loaded = preload_etcd(*out.cluster, kJoinPrefix, records);
+  if (!loaded.ok()) return loaded.status().with_context("etcd preload");
+  progress("etcd preload: " + std::to_string(records) + " keys in " + format_number(*loaded, 1) +
+           " s");
+  return out;
+}
+
+Result<NodeOpenTiming> join_node_through_1_and_2(MishkaCluster& cluster, const std::string& table,
+                                                 std::int64_t records) {
+  const auto began = std::chrono::steady_clock::now();
+  Result<NodeOpenTiming> timing = cluster.add_node({1, 2});
+  if (!timing.ok()) return timing.status();
+  MISHKA_RETURN_IF_ERROR(
+      wait_for_records(cluster.node(cluster.size() - 1), table, records, kJoinTimeout));
+  timing->open_seconds = seconds_since(began);
+  return timing;
 }
 
 }  // namespace mishka::bench
