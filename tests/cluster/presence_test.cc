@@ -137,37 +137,46 @@ TEST(Presence, NodeupAndNodedownComeOncePerTransition) {
   for (auto& x : w) x.monitor->stop();
 }
 
+// The events a PeerProbe reports, recorded from its thread and read from the test's.
+class ProbeEvents {
+ public:
+  // Probe options watching `peer`, recording into this object (which must outlive the probe).
+  engine::PeerProbeOptions options_for(const std::string& peer) {
+    engine::PeerProbeOptions options;
+    options.peers = {peer};
+    options.on_event = [this](const engine::PeerEvent& e) {
+      std::lock_guard<std::mutex> lock(mu_);
+      events_.push_back(e);
+    };
+    return options;
+  }
+  std::vector<engine::PeerEvent> all() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return events_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<engine::PeerEvent> events_;
+};
+
 TEST(Presence, APeerProbeReportsConfiguredPeersAsTheyAnswer) {
   Watchdog watchdog(milliseconds(60000));
   ClusterHarness c;
   const int seed = c.add_node();
-  std::mutex mu;
-  std::vector<engine::PeerEvent> events;
-  engine::PeerProbeOptions options;
-  options.peers = {c.name(seed)};
+  ProbeEvents recorded;
+  engine::PeerProbeOptions options = recorded.options_for(c.name(seed));
   options.interval = milliseconds(200);
   options.probe_timeout = milliseconds(300);
-  options.on_event = [&](const engine::PeerEvent& e) {
-    std::lock_guard<std::mutex> lock(mu);
-    events.push_back(e);
-  };
   auto probe = engine::PeerProbe::create(options);
   ASSERT_TRUE(probe.ok()) << probe.status().to_string();
   (*probe)->start();
   std::this_thread::sleep_for(milliseconds(600));
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    EXPECT_TRUE(events.empty()) << "a peer starts down and is not reported until it answers";
-  }
+  EXPECT_TRUE(recorded.all().empty()) << "a peer starts down and is not reported until it answers";
   ASSERT_TRUE(c.start(seed).ok());
-  ASSERT_TRUE(eventually(
-      [&] {
-        std::lock_guard<std::mutex> lock(mu);
-        return events.size() == 1;
-      },
-      milliseconds(5000)));
+  ASSERT_TRUE(eventually([&] { return recorded.all().size() == 1; }, milliseconds(5000)));
   {
-    std::lock_guard<std::mutex> lock(mu);
+    const std::vector<engine::PeerEvent> events = recorded.all();
     EXPECT_EQ(events[0].kind, NodeEvent::Kind::up);
     EXPECT_EQ(events[0].peer, c.name(seed));
     EXPECT_EQ(events[0].cluster_id, c.node(seed).engine().identity().cluster_id);
@@ -175,7 +184,7 @@ TEST(Presence, APeerProbeReportsConfiguredPeersAsTheyAnswer) {
   c.stop(seed);
   ASSERT_TRUE(eventually(
       [&] {
-        std::lock_guard<std::mutex> lock(mu);
+        const std::vector<engine::PeerEvent> events = recorded.all();
         return events.size() == 2 && events[1].kind == NodeEvent::Kind::down;
       },
       milliseconds(5000)));
@@ -188,15 +197,9 @@ TEST(Presence, APeerProbeReportsAPeerThatCameBackInAnotherCluster) {
   Watchdog watchdog(milliseconds(60000));
   ClusterHarness c;
   const int seed = c.add_node();
-  std::mutex mu;
-  std::vector<engine::PeerEvent> events;
-  engine::PeerProbeOptions options;
-  options.peers = {c.name(seed)};
+  ProbeEvents recorded;
+  engine::PeerProbeOptions options = recorded.options_for(c.name(seed));
   options.probe_timeout = milliseconds(1000);
-  options.on_event = [&](const engine::PeerEvent& e) {
-    std::lock_guard<std::mutex> lock(mu);
-    events.push_back(e);
-  };
   auto probe = engine::PeerProbe::create(options);
   ASSERT_TRUE(probe.ok()) << probe.status().to_string();
   // Rounds run only when the test calls probe_once(): no thread.
@@ -211,7 +214,7 @@ TEST(Presence, APeerProbeReportsAPeerThatCameBackInAnotherCluster) {
   ASSERT_NE(first, second);
   (*probe)->probe_once();
   (*probe)->probe_once();  // the same cluster again: nothing new
-  std::lock_guard<std::mutex> lock(mu);
+  const std::vector<engine::PeerEvent> events = recorded.all();
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0].kind, NodeEvent::Kind::up);
   EXPECT_EQ(events[0].cluster_id, first);
